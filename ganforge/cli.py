@@ -1,0 +1,113 @@
+"""Command-line interface: parsing only; each subcommand calls one library function.
+
+Bad input anywhere (a GanforgeError) prints one line on stderr and exits with status 2, no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .errors import GanforgeError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), as for every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise GanforgeError(f"{self.prog}: {message}")
+
+
+def cmd_presets(args) -> None:
+    from .config import preset_description, preset_names
+
+    for name in preset_names():
+        print(f"{name:<18} {preset_description(name)}")
+
+
+def cmd_train(args) -> None:
+    from .api import resolve_run_config, train
+    from .config import parse_override, to_dict
+
+    overrides = dict(parse_override(o) for o in args.overrides)
+    if args.data_root:
+        overrides.setdefault("data_root", args.data_root)
+    if args.dry_run:
+        cfg = resolve_run_config(args.preset, args.out, args.resume, overrides)
+        print(json.dumps(to_dict(cfg), indent=2))
+        return
+    out = train(args.preset, args.out, resume=args.resume, **overrides)
+    print(f"run written to {out}")
+
+
+def cmd_sample(args) -> None:
+    from .sampling import write_samples
+
+    out = write_samples(args.run, args.n, args.seed, args.out, class_id=args.class_id,
+                        use_ema=not args.raw, checkpoint=args.checkpoint)
+    print(f"wrote {args.n} samples to {out}")
+
+
+def cmd_data(args) -> None:
+    from .data import describe_datasets
+
+    rows = describe_datasets(args.data_root)
+    for row in rows:
+        if row["found"]:
+            print(f"{row['name'] + ':' + row['split']:<24} {row['count']:>7} x {row['shape']:<9} "
+                  f"{row['num_classes']:>3} classes  {row['source']}")
+        else:
+            print(f"{row['name'] + ':' + row['split']:<24} not found: {row['source']}")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ganforge", description="Train, sample and evaluate generative image models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("presets", help="list the named presets")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("train", help="train a preset into a run directory")
+    p.add_argument("preset")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    p.add_argument("--data-root", default=None, help="where datasets live (else $GANFORGE_DATA)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. steps=3000")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="sample a trained run to a PNG grid or an .npz")
+    p.add_argument("run")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (uint8 (N,H,W,C) 'images')")
+    p.add_argument("--class", dest="class_id", type=int, default=None, help="class for conditional models")
+    p.add_argument("--checkpoint", default=None, help="a specific checkpoint (default: the latest)")
+    p.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("data", help="list datasets: where each was found, counts and shapes")
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        # argparse stops filling a trailing nargs="*" positional once an option intervenes, so
+        # KEY=VALUE overrides given after --out/--resume arrive here.
+        if extra and (getattr(args, "command", None) != "train" or any("=" not in e for e in extra)):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            args.overrides = list(args.overrides) + extra
+        args.func(args)
+    except GanforgeError as exc:
+        print(f"ganforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+    return 0

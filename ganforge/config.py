@@ -1,0 +1,213 @@
+"""Typed run configuration: presets (YAML data), then ``KEY=VALUE`` overrides, then validation.
+
+A run is described by one :class:`RunConfig`. Presets live in ``ganforge/presets/*.yaml`` as plain data;
+``resolve_config`` merges a preset with command-line overrides (dotted keys reach nested sections, e.g.
+``g_opt.lr=1e-4`` or ``model.generator.width=32``) and builds the dataclasses, rejecting unknown keys and
+values of the wrong type with one-line messages. The resolved config is saved in the run directory as JSON.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Optional
+
+import yaml
+
+from .errors import GanforgeError
+
+
+@dataclass
+class OptimConfig:
+    """An optimiser and its per-step schedule (pure functions of the step, so resume needs no state).
+
+    ``lr_decay`` divides the learning rate by this factor every step down to ``lr_min`` (Goodfellow et al.
+    2014: 1.000004, floor 1e-6). ``momentum_final`` ramps momentum linearly from ``momentum`` to it over
+    ``momentum_ramp_epochs`` epochs (pylearn2 MomentumAdjustor; Goodfellow: 0.5 -> 0.7 by epoch 250).
+    """
+
+    name: str = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    lr_decay: float = 1.0
+    lr_min: float = 0.0
+    momentum_final: Optional[float] = None
+    momentum_ramp_epochs: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    """Which model family, networks and loss; network options are checked by the network itself."""
+
+    family: str = "gan"
+    z_dim: int = 100
+    z_dist: str = "normal"
+    z_scale: float = 1.0
+    generator: dict = field(default_factory=lambda: {"name": "dcgan-g"})
+    discriminator: dict = field(default_factory=lambda: {"name": "dcgan-d"})
+    loss: str = "ns"
+    loss_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run. Step counts are training (generator) steps."""
+
+    preset: str = ""
+    description: str = ""
+    data: str = "fashion-mnist:train"
+    data_root: Optional[str] = None
+    image_size: Optional[int] = None
+    steps: int = 1000
+    batch_size: int = 64
+    seed: int = 0
+    precision: str = "fp32"
+    device: str = "auto"
+    d_steps: int = 1
+    ema_decay: float = 0.0
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 3
+    sample_every: int = 500
+    eval_every: int = 0
+    log_every: int = 50
+    grid_size: int = 64
+    compile: bool = False
+    model: ModelConfig = field(default_factory=ModelConfig)
+    g_opt: OptimConfig = field(default_factory=OptimConfig)
+    d_opt: OptimConfig = field(default_factory=OptimConfig)
+
+
+CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
+           "z_dist": ("normal", "uniform")}
+POSITIVE = ("steps", "batch_size", "d_steps", "ckpt_every", "sample_every", "log_every", "grid_size",
+            "keep_checkpoints", "z_dim")
+
+
+# ---------------------------------------------------------------- presets
+
+def preset_names() -> list[str]:
+    files = resources.files("ganforge") / "presets"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """The preset ``name`` as a dict (its ``description`` included)."""
+    if name not in preset_names():
+        raise GanforgeError(f"unknown preset {name!r} (expected one of: {', '.join(preset_names())})")
+    text = (resources.files("ganforge") / "presets" / f"{name}.yaml").read_text()
+    data = yaml.safe_load(text) or {}
+    data["preset"] = name
+    return data
+
+
+def preset_description(name: str) -> str:
+    return " ".join(str(load_preset(name).get("description", "")).split())
+
+
+# ---------------------------------------------------------------- overrides
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"g_opt.lr=1e-4"`` -> ``("g_opt.lr", 1e-4)``; the value is read as YAML (numbers, bools, lists)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise GanforgeError(f"override {text!r} is not KEY=VALUE (e.g. steps=3000)")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    """Set dotted keys in a nested dict (copying it); unknown keys are caught when building dataclasses."""
+    out = json.loads(json.dumps(data))
+    for key, value in overrides.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise GanforgeError(f"config key {key!r}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+# ---------------------------------------------------------------- dict -> dataclasses
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise GanforgeError(f"config {where} must be a section (mapping), got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise GanforgeError(f"config {where} must be a list of {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise GanforgeError(f"config {where} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise GanforgeError(f"config {where} must be true or false, got {value!r}")
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise GanforgeError(f"config {where} must be {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types are user errors."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise GanforgeError(f"unknown config key {where + key!r} (expected one of: {', '.join(names)})")
+    kwargs = {k: _coerce(v, hints[k], f"{where}{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check values that have a fixed set of choices or must be positive."""
+    for key, allowed in CHOICES.items():
+        obj = cfg.model if key == "z_dist" else cfg
+        if getattr(obj, key) not in allowed:
+            raise GanforgeError(f"config {key}={getattr(obj, key)!r} is not one of: {', '.join(allowed)}")
+    for key in POSITIVE:
+        obj = cfg.model if key == "z_dim" else cfg
+        if getattr(obj, key) <= 0:
+            raise GanforgeError(f"config {key} must be a positive whole number, got {getattr(obj, key)}")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise GanforgeError(f"config ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    for key in ("generator", "discriminator"):
+        if "name" not in getattr(cfg.model, key):
+            raise GanforgeError(f"config model.{key} needs a 'name' (a registered network)")
+    return cfg
+
+
+def resolve_config(preset: str, overrides: dict[str, Any] | None = None, base: dict | None = None) -> RunConfig:
+    """Preset (or a saved run's config ``base``) + overrides -> validated :class:`RunConfig`."""
+    data = base if base is not None else load_preset(preset)
+    return validate(from_dict(RunConfig, apply_overrides(data, overrides or {})))
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))

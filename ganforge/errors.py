@@ -1,0 +1,10 @@
+"""User-facing errors.
+
+Anything a user can cause (a missing file, an unknown preset or key, a wrong shape, a checkpoint from
+another model) raises :class:`GanforgeError` with a one-line message that names the thing and what was
+expected. The CLI prints that line to stderr and exits with status 2, with no traceback.
+"""
+
+
+class GanforgeError(Exception):
+    """A problem with the user's input; its message is one line meant for the user."""

@@ -1,0 +1,36 @@
+"""The adversarial-loss registry.
+
+A loss is a small class whose two methods wrap pure functions on discriminator outputs:
+``d_loss(real_out, fake_out)`` is minimised by the discriminator and ``g_loss(fake_out)`` by the
+generator. Both return scalar tensors (batch means). Hyperparameters live in a nested ``Args``
+dataclass, checked against config like the networks' (see ``ganforge.nets.base.make_args``).
+Regularisers that need the networks themselves (gradient penalties) are a separate registry that the
+model family adds on top; they arrive with the other loss families.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..registry import Registry
+
+
+class AdversarialLoss:
+    """Base class of registered adversarial losses."""
+
+    @dataclass
+    class Args:
+        pass
+
+    def __init__(self, args: "AdversarialLoss.Args | None" = None) -> None:
+        self.args = args if args is not None else self.Args()
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # abstract: every registered loss defines it
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # abstract: every registered loss defines it
+
+
+LOSSES: Registry[type[AdversarialLoss]] = Registry("loss", base=AdversarialLoss)

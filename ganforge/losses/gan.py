@@ -1,0 +1,75 @@
+"""The original GAN losses (Goodfellow et al. 2014): minimax and non-saturating, on logits.
+
+With D(x) = sigmoid(l(x)) for the discriminator logit l, the identities
+``-log sigmoid(l) = softplus(-l)`` and ``-log(1 - sigmoid(l)) = softplus(l)`` turn the paper's
+log-probabilities into softplus terms that stay finite for any logit (the naive form gives log 0 = -inf
+once the sigmoid rounds to 0 or 1). This is the "combined negative log-likelihood and sigmoid" the seed
+report 001 (section 2) uses; compare_gan's ``GAN``/``GAN_MINMAX`` compute the same with
+``sigmoid_cross_entropy_with_logits``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .base import LOSSES, AdversarialLoss
+
+
+def minimax_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss: -mean log D(x) - mean log(1 - D(G(z))).
+
+    The negated value function V(D, G) of Goodfellow et al. 2014, eq. 1, i.e. seed report 001 eq. 2;
+    computed as mean softplus(-real) + mean softplus(fake).
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def minimax_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Minimax generator loss: mean log(1 - D(G(z))), the G side of Goodfellow et al. 2014 eq. 1.
+
+    Seed report 001 eq. 3; computed as -mean softplus(fake). Its gradient vanishes where D confidently
+    rejects the samples (D(G(z)) -> 0), which is why the paper suggests the non-saturating form.
+    """
+    return -F.softplus(fake_logits).mean()
+
+
+def nonsaturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: -mean log D(G(z)).
+
+    Goodfellow et al. 2014, section 3 after eq. 1: "train G to maximize log D(G(z))" (same fixed point
+    as eq. 1, much stronger gradients early in training); the alternative to seed report 001 eq. 3.
+    Computed as mean softplus(-fake).
+    """
+    return F.softplus(-fake_logits).mean()
+
+
+@LOSSES.register("mm")
+class MinimaxLoss(AdversarialLoss):
+    """Minimax GAN (MM-GAN): D minimises eq. 2, G minimises eq. 3 of seed report 001 (Goodfellow eq. 1)."""
+
+    @dataclass
+    class Args:
+        pass
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return minimax_d_loss(real_out, fake_out)
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return minimax_g_loss(fake_out)
+
+
+@LOSSES.register("ns")
+class NonSaturatingLoss(AdversarialLoss):
+    """Non-saturating GAN (NS-GAN): the minimax D loss, G minimises -log D(G(z)) (Goodfellow et al. 2014)."""
+
+    @dataclass
+    class Args:
+        pass
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return minimax_d_loss(real_out, fake_out)
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return nonsaturating_g_loss(fake_out)

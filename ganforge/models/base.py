@@ -1,0 +1,121 @@
+"""The model-family interface the generic training loop drives.
+
+A family (plain GAN, conditional GAN, VAE, ...) owns its networks and losses and exposes two short update
+methods, ``d_step`` and ``g_step``, each doing one optimiser update and returning a dict of scalar tensors
+to log (pythae's ``ModelOutput`` idea: the loop never looks inside). The loop supplies the autocast context
+and, under DDP, wraps the trainable networks via :meth:`Family.wrap`; families call networks through
+:meth:`Family.net` so the same code runs plain or distributed.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Optional
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ..config import ModelConfig, OptimConfig
+from ..nets import NetShape
+from ..registry import Registry
+
+
+@dataclass
+class Batch:
+    """A batch of real data: images as floats in the generator's range, and int64 labels."""
+
+    images: torch.Tensor  # (N, C, H, W)
+    labels: torch.Tensor  # (N,)
+
+
+class Family(nn.Module):
+    """Base class of model families. Subclasses set ``self.G`` (the sampler) in ``__init__``."""
+
+    out_range: str = "pm1"
+    conditional: bool = False
+
+    def __init__(self, cfg: ModelConfig, shape: NetShape) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.shape = shape
+        self.g_ema: Optional[AveragedModel] = None
+        self.autocast: Callable[[], ContextManager] = contextlib.nullcontext
+        self.distributed = False
+        self._runners: dict[str, nn.Module] = {}
+
+    # ---- hooks the loop calls
+    def trainable(self) -> dict[str, nn.Module]:
+        """Networks with their own optimiser, by optimiser name (e.g. {"g": G, "d": D})."""
+        raise NotImplementedError  # abstract
+
+    def build_optimizers(self, configs: dict[str, OptimConfig], builder) -> dict[str, torch.optim.Optimizer]:
+        return {name: builder(net.parameters(), configs[name]) for name, net in self.trainable().items()}
+
+    def d_step(self, batch: Batch, opts: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # abstract
+
+    def g_step(self, batch: Batch, opts: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError  # abstract
+
+    def init_from_data(self, mean_image: torch.Tensor) -> None:
+        """Data-dependent initialisation (mean image in the output range); default: nothing."""
+
+    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        """Route calls to the trainable networks through ``wrapper`` (e.g. DistributedDataParallel)."""
+        self._runners = {name: wrapper(net) for name, net in self.trainable().items()}
+        self.distributed = True
+
+    def net(self, name: str) -> nn.Module:
+        return self._runners.get(name) or self.trainable()[name]
+
+    # ---- EMA of the generator (Yazici et al. 2019), torch's AveragedModel keeps buffers averaged too
+    def enable_ema(self, decay: float) -> None:
+        self.g_ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.g_ema.requires_grad_(False)
+
+    def update_ema(self) -> None:
+        if self.g_ema is not None:
+            self.g_ema.update_parameters(self.G)
+
+    def sampler(self, use_ema: bool = True) -> nn.Module:
+        return self.g_ema.module if (use_ema and self.g_ema is not None) else self.G
+
+    # ---- sampling
+    def sample_latent(self, n: int, generator: torch.Generator | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+        """z ~ N(0, I) or uniform(-z_scale, z_scale)^z_dim, shape (n, z_dim), on ``device`` (default: G's)."""
+        device = device if device is not None else next(self.G.parameters()).device
+        shape = (n, self.cfg.z_dim)
+        if self.cfg.z_dist == "uniform":
+            u = torch.rand(shape, generator=generator, device=device)
+            return (2.0 * u - 1.0) * self.cfg.z_scale
+        return torch.randn(shape, generator=generator, device=device) * self.cfg.z_scale
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Generator output -> [0, 1]."""
+        return (x + 1.0) / 2.0 if self.out_range == "pm1" else x
+
+    def from_uint8(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> floats in the generator's output range."""
+        x = x.float() / 255.0
+        return x * 2.0 - 1.0 if self.out_range == "pm1" else x
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
+        """Images in [0, 1] for latents z (eval mode: batch norm uses running statistics)."""
+        g = self.sampler(use_ema)
+        was_training = g.training
+        g.eval()
+        try:
+            return self.to_unit(g(z).float()).clamp(0.0, 1.0)
+        finally:
+            g.train(was_training)
+
+
+FAMILIES: Registry[type[Family]] = Registry("model family", base=Family)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] floats -> uint8 with rounding (as torchvision.utils.save_image)."""
+    return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)

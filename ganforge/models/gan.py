@@ -1,0 +1,62 @@
+"""Unconditional GAN family: a generator, a discriminator and a registered adversarial loss.
+
+Goodfellow et al. 2014, Algorithm 1: the loop calls ``d_step`` k times (fresh real batch and fresh z each
+time) and then ``g_step`` once. Losses work on logits (see ``ganforge.losses``).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..losses import LOSSES
+from ..nets import DISCRIMINATORS, GENERATORS, build_net, make_args
+from .base import Batch, FAMILIES, Family
+
+
+@FAMILIES.register("gan")
+class GAN(Family):
+    """G: z -> x, D: x -> logit, trained with ``cfg.loss``."""
+
+    def __init__(self, cfg, shape) -> None:
+        super().__init__(cfg, shape)
+        g_opts = {k: v for k, v in cfg.generator.items() if k != "name"}
+        d_opts = {k: v for k, v in cfg.discriminator.items() if k != "name"}
+        self.G = build_net(GENERATORS, cfg.generator["name"], shape, g_opts)
+        self.D = build_net(DISCRIMINATORS, cfg.discriminator["name"], shape, d_opts)
+        loss_cls = LOSSES.get(cfg.loss)
+        self.loss = loss_cls(make_args(loss_cls, cfg.loss_options))
+        self.out_range = self.G.out_range
+
+    def trainable(self):
+        return {"g": self.G, "d": self.D}
+
+    def init_from_data(self, mean_image: torch.Tensor) -> None:
+        self.G.init_output_bias(mean_image)
+
+    def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        n = batch.images.shape[0]
+        with torch.no_grad(), self.autocast():
+            fake = self.net("g")(self.sample_latent(n))
+        with self.autocast():
+            real_out = self.net("d")(batch.images).float()
+            fake_out = self.net("d")(fake).float()
+        loss = self.loss.d_loss(real_out, fake_out)
+        opts["d"].zero_grad(set_to_none=True)
+        loss.backward()
+        opts["d"].step()
+        return {"loss_d": loss.detach(), "d_real": torch.sigmoid(real_out).mean().detach(),
+                "d_fake": torch.sigmoid(fake_out).mean().detach()}
+
+    def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        n = batch.images.shape[0]
+        if not self.distributed:  # D's weight gradients are not needed for the G update
+            self.D.requires_grad_(False)
+        try:
+            with self.autocast():
+                fake_out = self.net("d")(self.net("g")(self.sample_latent(n))).float()
+            loss = self.loss.g_loss(fake_out)
+            opts["g"].zero_grad(set_to_none=True)
+            loss.backward()
+            opts["g"].step()
+        finally:
+            self.D.requires_grad_(True)
+        return {"loss_g": loss.detach()}

@@ -1,0 +1,83 @@
+"""Network registries and the typed way a network is built from config.
+
+A generator or discriminator is an ``nn.Module`` subclass registered under a name. Its hyperparameters
+are a dataclass ``Args`` nested in the class; config supplies a plain dict that is checked against the
+fields of ``Args`` so a mistyped key is an error rather than silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import GanforgeError
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class NetShape:
+    """What a network must fit: the data geometry and the latent/label sizes."""
+
+    channels: int
+    image_size: int
+    z_dim: int
+    num_classes: int = 0
+
+
+class Generator(nn.Module):
+    """Maps latents z (N, z_dim) to images (N, C, H, W).
+
+    ``out_range`` says what the last activation produces: ``"01"`` (sigmoid) or ``"pm1"`` (tanh); the
+    model family maps real data into the same range.
+    """
+
+    out_range: str = "pm1"
+
+    @dataclass
+    class Args:
+        pass
+
+    def __init__(self, shape: NetShape, args: "Generator.Args") -> None:
+        super().__init__()
+        self.shape = shape
+        self.args = args
+
+    def init_output_bias(self, data_mean: torch.Tensor) -> None:
+        """Optional hook: set the output bias from the data mean (C, H, W) in the output range."""
+
+
+class Discriminator(nn.Module):
+    """Maps images (N, C, H, W) in the generator's range to one logit per image (N,)."""
+
+    @dataclass
+    class Args:
+        pass
+
+    def __init__(self, shape: NetShape, args: "Discriminator.Args") -> None:
+        super().__init__()
+        self.shape = shape
+        self.args = args
+
+
+GENERATORS: Registry[type[Generator]] = Registry("generator", base=Generator)
+DISCRIMINATORS: Registry[type[Discriminator]] = Registry("discriminator", base=Discriminator)
+
+
+def make_args(cls: type[nn.Module], values: Mapping[str, Any]) -> Any:
+    """Build ``cls.Args`` from a dict, rejecting keys the network does not have."""
+    fields = {f.name for f in dataclasses.fields(cls.Args)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise GanforgeError(
+            f"{cls.__name__} has no option {unknown[0]!r} (expected one of: {', '.join(sorted(fields)) or 'none'})"
+        )
+    return cls.Args(**values)
+
+
+def build_net(registry: Registry, name: str, shape: NetShape, values: Mapping[str, Any]) -> nn.Module:
+    """Construct the network ``name`` from ``registry`` for ``shape`` with options ``values``."""
+    cls = registry.get(name)
+    return cls(shape, make_args(cls, values))

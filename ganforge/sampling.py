@@ -1,0 +1,57 @@
+"""Writing samples: a PNG grid or an .npz of uint8 (N, H, W, C) images (+ labels for conditional models)."""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .api import load
+from .errors import GanforgeError
+from .fileio import atomic_path
+
+
+def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class_id: Optional[int] = None,
+                  use_ema: bool = True, checkpoint: str | Path | None = None) -> Path:
+    """Sample ``n`` images from a run and write them to ``out`` (``.png`` grid or ``.npz``)."""
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise GanforgeError(f"--out {out}: expected a .png (grid) or .npz (arrays) file name")
+    if n <= 0:
+        raise GanforgeError(f"--n must be positive, got {n}")
+    model = load(run_dir, checkpoint)
+    labels = None
+    if class_id is not None:
+        if not model.conditional:
+            raise GanforgeError(f"--class: the model in {run_dir} is not conditional")
+        if not 0 <= class_id < model.num_classes:
+            raise GanforgeError(f"--class {class_id}: expected 0..{model.num_classes - 1}")
+        labels = torch.full((n,), class_id, dtype=torch.int64)
+    elif model.conditional:
+        labels = torch.arange(n) % model.num_classes
+    images = model.sample(n, seed=seed, labels=labels, use_ema=use_ema)
+    if out.suffix.lower() == ".png":
+        _write_grid(images, out)
+    else:
+        _write_npz(images, labels, out)
+    return out
+
+
+def _write_grid(images: torch.Tensor, out: Path) -> None:
+    from torchvision.utils import save_image
+
+    with atomic_path(out) as tmp:
+        save_image(images.float() / 255.0, tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=2)
+
+
+def _write_npz(images: torch.Tensor, labels: Optional[torch.Tensor], out: Path) -> None:
+    arrays = {"images": images.permute(0, 2, 3, 1).contiguous().numpy()}  # (N, H, W, C) uint8
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(buffer.getvalue())

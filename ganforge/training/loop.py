@@ -1,0 +1,219 @@
+"""The generic, model-agnostic training loop.
+
+One :class:`Trainer` builds everything from a :class:`~ganforge.config.RunConfig` (data, model family,
+optimisers, EMA, autocast, DDP) and runs Goodfellow et al. 2014's Algorithm 1: ``d_steps`` discriminator
+updates then one generator update per training step. Every ``log_every`` steps it appends a JSONL record,
+every ``sample_every`` steps it saves a fixed-noise grid and the curves, every ``ckpt_every`` steps (and at
+the end) a checkpoint holding everything needed to continue bit-for-bit: models, EMA, optimisers, the data
+sampler's position and every RNG state. A non-finite loss stops the run and keeps the last good checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from ..config import RunConfig, to_dict
+from ..data import load_dataset
+from ..errors import GanforgeError
+from ..fileio import atomic_path
+from ..models import FAMILIES
+from ..nets import NetShape
+from ..plots import plot_curves
+from ..runs import RunDir
+from .checkpoint import checkpoint_config, load_checkpoint, load_model_state, save_checkpoint
+from .distributed import barrier, gather_objects, init_distributed, shutdown
+from .feed import DataFeed, prepare
+from .optim import apply_schedule, build_optimizer
+from .sampler import IndexSampler
+
+GRID_SEED_OFFSET = 12345  # fixed-noise grids use their own generator, never the training RNG
+
+
+def make_autocast(precision: str, device: torch.device):
+    """A zero-argument context factory: bf16 autocast, or nothing for fp32."""
+    if precision == "bf16":
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+class Meter:
+    """Running means of logged scalars over one log interval."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, stats: dict[str, float]) -> None:
+        for key, value in stats.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        out = {k: v / max(1, self.count) for k, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return out
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, out: str | Path, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.run = RunDir(out)
+        self.env, self.device = init_distributed(cfg.device)
+        if cfg.batch_size % self.env.world:
+            raise GanforgeError(f"batch_size={cfg.batch_size} must divide evenly over {self.env.world} processes")
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        data = prepare(load_dataset(cfg.data, cfg.data_root), cfg.image_size)
+        self.shape = NetShape(data.channels, data.image_size, cfg.model.z_dim, data.num_classes)
+        self.family = FAMILIES.get(cfg.model.family)(cfg.model, self.shape).to(self.device)
+        try:
+            self.sampler = IndexSampler(len(data), cfg.batch_size // self.env.world, cfg.seed,
+                                        self.env.rank, self.env.world)
+        except ValueError as exc:
+            raise GanforgeError(f"data {cfg.data}: {exc}") from None
+        self.feed = DataFeed(data, self.sampler, self.family, self.device)
+        self.family.init_from_data(self.feed.mean_image())
+        if cfg.ema_decay > 0:
+            self.family.enable_ema(cfg.ema_decay)
+        self.opts = self.family.build_optimizers({"g": cfg.g_opt, "d": cfg.d_opt}, build_optimizer)
+        self.family.autocast = make_autocast(cfg.precision, self.device)
+        if self.env.active:
+            torch.manual_seed(cfg.seed + 1 + self.env.rank)  # each rank draws its own noise
+        self.step = self._restore() if resume else self._start_fresh()
+        self._wrap_networks()
+        grid_gen = torch.Generator().manual_seed(cfg.seed + GRID_SEED_OFFSET)
+        self.fixed_z = self.family.sample_latent(cfg.grid_size, grid_gen, device="cpu").to(self.device)
+        self.fixed_labels = (torch.arange(cfg.grid_size, device=self.device) % max(1, self.shape.num_classes))
+
+    # ------------------------------------------------------------------ set-up
+    def _start_fresh(self) -> int:
+        if self.run.checkpoints():
+            raise GanforgeError(f"{self.run.root} already holds a run; pass --resume to continue it "
+                                f"or choose another --out")
+        return 0
+
+    def _restore(self) -> int:
+        path = self.run.latest_checkpoint()
+        if path is None:
+            raise GanforgeError(f"--resume: {self.run.root} has no checkpoint to resume from")
+        payload = load_checkpoint(path)
+        if checkpoint_config(payload)["model"] != to_dict(self.cfg)["model"]:
+            raise GanforgeError(f"checkpoint {path} was trained with a different model config; "
+                                f"resume with the run's own settings")
+        load_model_state(self.family, payload["model"], path)
+        for name, opt in self.opts.items():
+            opt.load_state_dict(payload["optim"][name])
+        self.sampler.load_state_dict(payload["sampler"])
+        states = payload["rng"]
+        if len(states) == self.env.world:
+            torch.set_rng_state(states[self.env.rank]["torch"])
+            if self.device.type == "cuda" and states[self.env.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(states[self.env.rank]["cuda"], self.device)
+        return int(payload["step"])
+
+    def _wrap_networks(self) -> None:
+        wrappers = []
+        if self.env.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrappers.append(lambda m: DistributedDataParallel(m, device_ids=ids))
+        if self.cfg.compile:
+            wrappers.append(torch.compile)
+        if wrappers:
+            def wrap(module):
+                for w in wrappers:
+                    module = w(module)
+                return module
+            self.family.wrap(wrap)
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """k discriminator updates then one generator update (Goodfellow et al. 2014, Algorithm 1)."""
+        cfg = self.cfg
+        epoch = self.sampler.epochs_done()
+        lrs = {f"lr_{name}": apply_schedule(opt, getattr(cfg, f"{name}_opt"), self.step, epoch)
+               for name, opt in self.opts.items()}
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(cfg.d_steps):
+            batch = self.feed.next()
+            stats.update(self.family.d_step(batch, self.opts))
+        stats.update(self.family.g_step(batch, self.opts))
+        self.family.update_ema()
+        values = torch.stack([v.float().reshape(()) for v in stats.values()]).cpu()
+        if not torch.isfinite(values).all():
+            bad = [k for k, v in zip(stats, values.tolist()) if not math.isfinite(v)]
+            last = self.run.latest_checkpoint()
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+            raise GanforgeError(f"training diverged at step {self.step + 1}: {', '.join(bad)} is not finite; "
+                                f"{kept}")
+        out = dict(zip(stats, values.tolist()))
+        out.update(lrs)
+        return out
+
+    # ------------------------------------------------------------------ outputs
+    def save_checkpoint(self) -> None:
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+        states = gather_objects(rng, self.env)
+        if self.env.is_main:
+            save_checkpoint(self.run.checkpoint_path(self.step), {
+                "step": self.step, "config": json.dumps(to_dict(self.cfg)),
+                "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
+                          "num_classes": self.shape.num_classes},
+                "model": self.family.state_dict(),
+                "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
+                "sampler": self.sampler.state_dict(), "rng": states,
+            })
+            self.run.prune_checkpoints(self.cfg.keep_checkpoints)
+        barrier(self.env)
+
+    def save_grid(self) -> None:
+        from torchvision.utils import save_image
+
+        labels = self.fixed_labels if self.family.conditional else None
+        images = self.family.generate(self.fixed_z, labels)
+        with atomic_path(self.run.grid_path(self.step)) as tmp:
+            save_image(images.cpu(), tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=2)
+        plot_curves(self.run.read_log(), self.run.curves_path)
+
+    def _log(self, meter: Meter, window_steps: int, elapsed: float, bar) -> None:
+        means = meter.means()
+        images = self.cfg.batch_size * self.cfg.d_steps * window_steps
+        record = {"step": self.step, "epoch": round(self.sampler.epochs_done(), 4),
+                  "img_per_s": round(images / max(elapsed, 1e-9), 2), **means}
+        self.run.append_log(record)
+        bar.set_postfix({k: f"{means[k]:.3f}" for k in ("loss_d", "loss_g") if k in means}
+                        | {"img/s": f"{record['img_per_s']:.0f}"})
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> Path:
+        cfg, main = self.cfg, self.env.is_main
+        if main:
+            self.run.write_config(to_dict(cfg))
+            self.run.truncate_log(self.step)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not main, desc=cfg.preset or "train",
+                   unit="step", mininterval=1.0, dynamic_ncols=True)
+        meter, window_start, t0 = Meter(), self.step, time.perf_counter()
+        try:
+            while self.step < cfg.steps:
+                stats = self.train_step()
+                self.step += 1
+                meter.add(stats)
+                bar.update(1)
+                last = self.step == cfg.steps
+                if main and (self.step % cfg.log_every == 0 or last):
+                    self._log(meter, self.step - window_start, time.perf_counter() - t0, bar)
+                    window_start, t0 = self.step, time.perf_counter()
+                if main and (self.step % cfg.sample_every == 0 or last):
+                    self.save_grid()
+                if self.step % cfg.ckpt_every == 0 or last:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            shutdown(self.env)
+        return self.run.root
