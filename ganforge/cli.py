@@ -16,7 +16,8 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), as for every other bad input."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise GanforgeError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("ganforge").strip()
+        raise GanforgeError(f"{command}: {message}" if command else message)
 
 
 def cmd_presets(args) -> None:
@@ -58,7 +59,7 @@ def cmd_data(args) -> None:
             print(f"{row['name'] + ':' + row['split']:<24} {row['count']:>7} x {row['shape']:<9} "
                   f"{row['num_classes']:>3} classes  {row['source']}")
         else:
-            print(f"{row['name'] + ':' + row['split']:<24} not found: {row['source']}")
+            print(f"{row['name'] + ':' + row['split']:<24} not found: {row['error']}")
 
 
 def build_parser() -> Parser:
@@ -99,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         # argparse stops filling a trailing nargs="*" positional once an option intervenes, so
         # KEY=VALUE overrides given after --out/--resume arrive here.
-        if extra and (getattr(args, "command", None) != "train" or any("=" not in e for e in extra)):
+        if extra and getattr(args, "command", None) != "train":
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if extra:
             args.overrides = list(args.overrides) + extra

@@ -152,7 +152,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise GanforgeError(f"config {where} must be a section (mapping), got {value!r}")
-        return from_dict(tp, value, where)
+        return from_dict(tp, value, where + ".")
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise GanforgeError(f"config {where} must be a list of {len(args)} numbers, got {value!r}")

@@ -6,6 +6,7 @@ int64 labels and batches are drawn by index (no DataLoader worker processes to f
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -81,7 +82,21 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, (split if sep else "train")
 
 
+SLICE_RE = re.compile(r"^(?P<body>.*)\[(?P<start>\d*):(?P<stop>\d*)\]$")
+
+
 def load_dataset(spec: str, root: str | os.PathLike | None = None) -> ImageSet:
-    """Load ``"NAME:SPLIT"`` from the registry, e.g. ``load_dataset("fashion-mnist:test")``."""
-    name, split = parse_spec(spec)
-    return DATASETS.get(name)(split, data_root(root))
+    """Load ``"NAME:SPLIT"`` from the registry, e.g. ``load_dataset("fashion-mnist:test")``.
+
+    A trailing ``[START:STOP]`` takes a slice, e.g. ``"fashion-mnist:train[:2000]"`` (the first 2,000).
+    """
+    match = SLICE_RE.match(spec)
+    name, split = parse_spec(match.group("body") if match else spec)
+    data = DATASETS.get(name)(split, data_root(root))
+    if match:
+        start = int(match.group("start") or 0)
+        stop = int(match.group("stop") or len(data))
+        if not 0 <= start < stop <= len(data):
+            raise GanforgeError(f"dataset slice [{start}:{stop}] of {name}:{split} is outside its {len(data)} images")
+        data = data.subset(slice(start, stop), name=spec)
+    return data

@@ -14,7 +14,7 @@ from typing import Callable, ContextManager, Optional
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from ..config import ModelConfig, OptimConfig
 from ..nets import NetShape
@@ -69,9 +69,9 @@ class Family(nn.Module):
     def net(self, name: str) -> nn.Module:
         return self._runners.get(name) or self.trainable()[name]
 
-    # ---- EMA of the generator (Yazici et al. 2019), torch's AveragedModel keeps buffers averaged too
+    # ---- EMA of the generator (Yazici et al. 2019); torch's AveragedModel, buffers averaged too
     def enable_ema(self, decay: float) -> None:
-        self.g_ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.g_ema = AveragedModel(self.G, multi_avg_fn=ema_with_warmup(decay), use_buffers=True)
         self.g_ema.requires_grad_(False)
 
     def update_ema(self) -> None:
@@ -111,6 +111,23 @@ class Family(nn.Module):
             return self.to_unit(g(z).float()).clamp(0.0, 1.0)
         finally:
             g.train(was_training)
+
+
+def ema_with_warmup(decay: float):
+    """EMA update with TensorFlow's ``num_updates`` warm-up: decay_t = min(decay, (1 + t) / (10 + t)).
+
+    Without the warm-up an EMA with decay 0.999 is still mostly the random initial weights for the first
+    thousand steps. Integer buffers (BatchNorm's ``num_batches_tracked``) are copied, not averaged.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():
+            torch._foreach_copy_(averaged, current)
+            return
+        t = float(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + t) / (10.0 + t)))
+
+    return update
 
 
 FAMILIES: Registry[type[Family]] = Registry("model family", base=Family)

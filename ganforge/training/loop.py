@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -197,7 +198,7 @@ class Trainer:
             self.run.write_config(to_dict(cfg))
             self.run.truncate_log(self.step)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not main, desc=cfg.preset or "train",
-                   unit="step", mininterval=1.0, dynamic_ncols=True)
+                   unit="step", mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
         meter, window_start, t0 = Meter(), self.step, time.perf_counter()
         try:
             while self.step < cfg.steps:

@@ -1,0 +1,22 @@
+"""Shared fixtures: a tiny real Fashion-MNIST slice and small training overrides."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def fashion_available() -> bool:
+    root = os.environ.get("GANFORGE_DATA")
+    return FASHION.is_dir() or bool(root and Path(root).is_dir())
+
+
+needs_fashion = pytest.mark.skipif(not fashion_available(),
+                                   reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+# A few fast steps on the first 512 real Fashion-MNIST training images.
+TINY = {"data": "fashion-mnist:train[:512]", "batch_size": 16, "precision": "fp32", "log_every": 1,
+        "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16}

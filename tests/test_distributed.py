@@ -1,0 +1,233 @@
+"""Distributed training on CPU: two gloo processes launched with torchrun, end to end.
+
+* ``ganforge train`` under ``torchrun --nproc_per_node=2`` exits 0, only rank 0 writes the run directory,
+  and the checkpoint holds finite weights and one RNG state per rank (the ranks draw different noise).
+* DDP really synchronises: a helper script drives ganforge's own ``Trainer`` in two processes, each saves
+  its family's state; the parameters must be bit-identical across ranks although the ranks trained on
+  different data shards and noise (their losses differ), and must have moved away from the initial weights.
+  BatchNorm running statistics are *not* all-reduced by DDP, only broadcast from rank 0 before each forward,
+  so right after a step they differ by that step's local update; the helper checks they agree after one
+  more forward (the broadcast), which is the state every rank computes its next step with. (The EMA
+  generator's averaged BN statistics stay rank-local; only rank 0's are saved and sampled, so they are
+  not compared.)
+* A checkpoint from the 2-process run resumes in a single process (the per-rank RNG states do not fit
+  a different world size and are skipped, see ``Trainer._restore``).
+
+No test-only switches in the library: the helper only uses public pieces (``resolve_config``, ``Trainer``,
+``train_step``, ``Family.net``). The whole module takes about 30-40 s on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.training.checkpoint import load_checkpoint
+
+DATA = "fashion-mnist:train[:2000]"
+TIMEOUT = 240
+# 6 steps of global batch 16 (8 per rank), logs at 2/4/6, grids and checkpoints at 3/6
+TRAIN_ARGS = ["steps=6", "batch_size=16", f"data={DATA}", "log_every=2", "sample_every=3",
+              "ckpt_every=3", "precision=fp32", "grid_size=16"]
+
+
+def _fashion_available() -> bool:
+    try:
+        load_dataset("fashion-mnist:train[:16]")
+    except GanforgeError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _fashion_available(),
+                                reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"  # two processes on a 2-core machine (torchrun's default too)
+    env.pop("RANK", None)
+    env.pop("WORLD_SIZE", None)
+    env.pop("LOCAL_RANK", None)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{' '.join(cmd)} timed out after {TIMEOUT} s\nstdout:\n{exc.stdout}\nstderr:\n{exc.stderr}")
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def _torchrun(nproc: int) -> list[str]:
+    # the venv's torch, not whatever ``torchrun`` is first on PATH; --standalone picks a free port
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> Path:
+    """One 2-process ``ganforge train quickstart`` run, shared by the tests below (read-only)."""
+    base = tmp_path_factory.mktemp("ddp")
+    out = base / "run"
+    _run(_torchrun(2) + ["-m", "ganforge", "train", "quickstart", "--out", str(out), *TRAIN_ARGS], cwd=base)
+    return out
+
+
+def test_torchrun_two_processes_rank0_writes(ddp_run: Path) -> None:
+    files = sorted(str(p.relative_to(ddp_run)) for p in ddp_run.rglob("*") if p.is_file())
+    assert [f for f in files if f.endswith("config.json")] == ["config.json"]
+    assert not [f for f in files if ".tmp" in f or f.endswith("~")], files  # no stray atomic-write temps
+    config = json.loads((ddp_run / "config.json").read_text())
+    assert config["batch_size"] == 16 and config["data"] == DATA and config["steps"] == 6
+
+    lines = (ddp_run / "log.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["step"] for r in records] == [2, 4, 6]  # one writer: no duplicated lines from rank 1
+    assert len(set(lines)) == len(lines)
+    for r in records:
+        assert all(torch.isfinite(torch.tensor(r[k])) for k in ("loss_d", "loss_g", "d_real", "d_fake"))
+        # img/s counts the global batch: 16 images per step over both processes
+        assert r["img_per_s"] > 0
+
+    ckpts = sorted(p.name for p in (ddp_run / "checkpoints").iterdir())
+    assert ckpts == ["step-0000003.pt", "step-0000006.pt"]
+    grids = sorted(p.name for p in (ddp_run / "samples").iterdir())
+    assert grids == ["step-0000003.png", "step-0000006.png"]
+
+
+def test_torchrun_checkpoint_contents(ddp_run: Path) -> None:
+    payload = load_checkpoint(ddp_run / "checkpoints" / "step-0000006.pt")
+    assert payload["step"] == 6
+    model = payload["model"]
+    assert any(k.startswith("G.") for k in model) and any(k.startswith("D.") for k in model)
+    # plain state_dict keys (no DDP "module." prefix), so 1-process runs and `ganforge sample` can load it
+    assert all(k.split(".")[0] in ("G", "D", "g_ema") for k in model), sorted(model)[:5]
+    assert not any(k.startswith(("G.module.", "D.module.")) for k in model)
+    for key, value in model.items():
+        if value.is_floating_point():
+            assert torch.isfinite(value).all(), key
+    # every rank's RNG state was gathered, and the ranks draw different noise (seed + 1 + rank)
+    rng = payload["rng"]
+    assert len(rng) == 2
+    assert not torch.equal(rng[0]["torch"], rng[1]["torch"])
+    # the sampler state is rank 0's shard: half of the 2,000 images, 8 per rank per step
+    assert len(payload["sampler"]["perm"]) == 1000
+    assert payload["sampler"]["pos"] == 6 * 8
+
+
+HELPER = textwrap.dedent('''
+    """Run by torchrun: 3 ganforge training steps per rank, then save this rank's state."""
+    import os
+    import sys
+
+    import torch
+    import torch.distributed as dist
+
+    from ganforge.config import resolve_config
+    from ganforge.training.loop import Trainer
+
+    out = sys.argv[1]
+    cfg = resolve_config("quickstart", {
+        "steps": 3, "batch_size": 16, "data": "fashion-mnist:train[:2000]", "precision": "fp32",
+        "log_every": 1000, "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16})
+    trainer = Trainer(cfg, os.path.join(out, "run"))
+    rank = trainer.env.rank
+    assert trainer.env.world == 2 and dist.is_initialized() and dist.get_backend() == "gloo"
+    family = trainer.family
+
+    def snapshot():
+        return {k: v.detach().clone() for k, v in family.state_dict().items()}
+
+    initial = snapshot()
+    losses = [trainer.train_step() for _ in range(3)]
+    after_step = snapshot()
+    # one more forward through the DDP wrappers broadcasts rank 0's buffers (BN running stats);
+    # eval mode so that this forward does not itself update them
+    family.eval()
+    with torch.no_grad():
+        family.net("d")(family.net("g")(family.sample_latent(4)))
+    family.train()
+    after_broadcast = snapshot()
+    wrapped = {name: type(family.net(name)).__name__ for name in ("g", "d")}
+    torch.save({"initial": initial, "after_step": after_step, "after_broadcast": after_broadcast,
+                "losses": losses, "wrapped": wrapped}, os.path.join(out, f"rank{rank}.pt"))
+    dist.barrier()
+    dist.destroy_process_group()
+''')
+
+
+def _params_and_buffers(state: dict) -> tuple[list[str], list[str]]:
+    """Keys of the trained networks' parameters and of their float buffers (BN running stats)."""
+    from ganforge.config import resolve_config
+    from ganforge.models import FAMILIES
+    from ganforge.nets import NetShape
+
+    cfg = resolve_config("quickstart", {})
+    family = FAMILIES.get(cfg.model.family)(cfg.model, NetShape(1, 28, cfg.model.z_dim, 10))
+    params = [k for k, _ in family.named_parameters()]
+    buffers = [k for k, b in family.named_buffers() if b.is_floating_point()]
+    assert set(params) | set(buffers) <= set(state)
+    return params, buffers
+
+
+def test_ddp_synchronises_weights(tmp_path: Path) -> None:
+    script = tmp_path / "ddp_helper.py"
+    script.write_text(HELPER)
+    _run(_torchrun(2) + [str(script), str(tmp_path)], cwd=tmp_path)
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert r0["wrapped"] == r1["wrapped"] == {"g": "DistributedDataParallel", "d": "DistributedDataParallel"}
+
+    # the ranks trained on different shards with different noise, so without gradient all-reduce their
+    # weights would drift apart: their local losses differ
+    assert r0["losses"][0]["loss_d"] != r1["losses"][0]["loss_d"]
+
+    params, buffers = _params_and_buffers(r0["initial"])
+    assert any(k.startswith("G.") for k in params) and any(k.startswith("D.") for k in params)
+    assert buffers, "quickstart's networks have BatchNorm running statistics"
+    for key in params:
+        # same initial weights on every rank, and bit-identical after 3 synchronised Adam steps
+        assert torch.equal(r0["initial"][key], r1["initial"][key]), key
+        assert torch.equal(r0["after_step"][key], r1["after_step"][key]), f"{key} differs between ranks"
+        assert not torch.equal(r0["after_step"][key], r0["initial"][key]), f"{key} did not train"
+    for key in (k for k in params if k.startswith("G.")):
+        # the EMA generator averages synchronised weights, so its parameters agree too
+        ema_key = "g_ema.module." + key[2:]
+        assert torch.equal(r0["after_step"][ema_key], r1["after_step"][ema_key]), ema_key
+    for key in buffers:
+        # rank 0's running statistics are broadcast before every DDP forward
+        assert torch.equal(r0["after_broadcast"][key], r1["after_broadcast"][key]), f"buffer {key} not synced"
+        assert not torch.equal(r0["after_broadcast"][key], r0["initial"][key]), f"buffer {key} never updated"
+        assert torch.equal(r0["after_broadcast"][key], r0["after_step"][key])  # rank 0 is the source
+
+
+def test_two_process_checkpoint_resumes_in_one_process(ddp_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(ddp_run, out)
+    before = load_checkpoint(out / "checkpoints" / "step-0000006.pt")
+    proc = _run([sys.executable, "-m", "ganforge", "train", "quickstart", "--out", str(out), "--resume",
+                 "steps=8"], cwd=tmp_path)
+    assert "run written to" in proc.stdout
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    after = load_checkpoint(out / "checkpoints" / "step-0000008.pt")
+    assert after["step"] == 8
+    assert len(after["rng"]) == 1  # one process now
+    assert json.loads(after["config"])["batch_size"] == 16  # the run's own config, all on one process
+    changed = [k for k, v in after["model"].items()
+               if k.startswith("G.") and v.is_floating_point() and not torch.equal(v, before["model"][k])]
+    assert changed, "resumed run did not train"
+    for key, value in after["model"].items():
+        if value.is_floating_point():
+            assert torch.isfinite(value).all(), key

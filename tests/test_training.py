@@ -1,0 +1,142 @@
+"""The training loop: exact resume, divergence handling, schedules, sampler, EMA and sampling API."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.config import OptimConfig
+from ganforge.errors import GanforgeError
+from ganforge.models.base import ema_with_warmup
+from ganforge.training.checkpoint import load_checkpoint
+from ganforge.training.optim import scheduled_lr, scheduled_momentum
+from ganforge.training.sampler import IndexSampler
+
+from conftest import TINY, needs_fashion
+
+
+def _state(run_dir) -> dict:
+    payload = load_checkpoint(sorted((run_dir / "checkpoints").glob("step-*.pt"))[-1])
+    return {"model": payload["model"], "optim": payload["optim"], "step": payload["step"]}
+
+
+def _assert_bitwise_equal(a, b, where="") -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"tensors differ at {where}"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_bitwise_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+@needs_fashion
+@pytest.mark.parametrize("preset, extra", [
+    ("quickstart", {"ema_decay": 0.9, "d_steps": 2}),           # BN, EMA, k = 2 D steps, Adam
+    ("goodfellow-mnist", {"data": "fashion-mnist:train[:512]"}),  # dropout RNG, SGD momentum ramp, lr decay
+])
+def test_resume_is_bitwise_identical(tmp_path, preset, extra):
+    over = {**TINY, **extra, "precision": "fp32"}
+    ganforge.train(preset, tmp_path / "straight", steps=6, **over)
+    ganforge.train(preset, tmp_path / "halves", steps=3, **over)
+    ganforge.train(preset, tmp_path / "halves", resume=True, steps=6, **over)
+    a, b = _state(tmp_path / "straight"), _state(tmp_path / "halves")
+    assert a["step"] == b["step"] == 6
+    _assert_bitwise_equal(a, b)
+    log = [json.loads(line) for line in (tmp_path / "halves" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+
+
+@needs_fashion
+def test_resume_continues_rather_than_restarts(tmp_path):
+    over = {**TINY, "ckpt_every": 2}
+    ganforge.train("quickstart", tmp_path / "r", steps=2, **over)
+    first = _state(tmp_path / "r")
+    ganforge.train("quickstart", tmp_path / "r", resume=True, steps=4, **over)
+    second = _state(tmp_path / "r")
+    assert second["step"] == 4
+    g1, g2 = first["model"]["G.fc.0.weight"], second["model"]["G.fc.0.weight"]
+    assert not torch.equal(g1, g2)
+    # Adam's step count continued from the checkpoint (2 + 2), it did not restart at 0
+    adam_steps = {float(s["step"]) for s in second["optim"]["g"]["state"].values()}
+    assert adam_steps == {4.0}
+
+
+@needs_fashion
+def test_fresh_train_into_existing_run_is_refused(tmp_path):
+    ganforge.train("quickstart", tmp_path / "r", steps=1, **TINY)
+    with pytest.raises(GanforgeError, match="already holds a run; pass --resume"):
+        ganforge.train("quickstart", tmp_path / "r", steps=2, **TINY)
+
+
+@needs_fashion
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    ganforge.train("quickstart", run, steps=2, **TINY)
+    good = (run / "checkpoints" / "step-0000002.pt").read_bytes()
+    with pytest.raises(GanforgeError, match=r"diverged at step \d+: .* not finite; the last good checkpoint"):
+        ganforge.train("quickstart", run, resume=True, steps=50, **{**TINY, "d_opt.lr": 1e30, "g_opt.lr": 1e30})
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == ["step-0000002.pt"]
+    assert (run / "checkpoints" / "step-0000002.pt").read_bytes() == good
+
+
+def test_goodfellow_schedules():
+    cfg = OptimConfig(name="sgd", lr=0.1, momentum=0.5, momentum_final=0.7, momentum_ramp_epochs=250,
+                      lr_decay=1.000004, lr_min=1e-6)
+    assert scheduled_lr(cfg, 0) == 0.1
+    assert math.isclose(scheduled_lr(cfg, 1000), 0.1 / 1.000004 ** 1000)
+    assert scheduled_lr(cfg, 10_000_000) == 1e-6  # floor
+    assert scheduled_momentum(cfg, 0) == 0.5
+    assert math.isclose(scheduled_momentum(cfg, 125), 0.6)
+    assert scheduled_momentum(cfg, 400) == 0.7
+
+
+def test_sampler_epochs_are_permutations_and_resume_exactly():
+    s = IndexSampler(10, 3, seed=0)
+    first_epoch = torch.cat([s.next() for _ in range(3)])
+    assert len(set(first_epoch.tolist())) == 9  # 3 full batches, no repeats, last partial batch dropped
+    state = s.state_dict()
+    expected = [s.next() for _ in range(5)]
+    t = IndexSampler(10, 3, seed=123)
+    t.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(expected, [t.next() for _ in range(5)]))
+
+
+def test_sampler_shards_are_disjoint():
+    r0, r1 = IndexSampler(100, 10, seed=4, rank=0, world=2), IndexSampler(100, 10, seed=4, rank=1, world=2)
+    a = torch.cat([r0.next() for _ in range(5)])
+    b = torch.cat([r1.next() for _ in range(5)])
+    assert set(a.tolist()).isdisjoint(b.tolist()) and len(set(a.tolist()) | set(b.tolist())) == 100
+
+
+def test_ema_warmup_matches_closed_form():
+    decay = 0.999
+    avg, cur = [torch.zeros(3)], [torch.ones(3)]
+    update = ema_with_warmup(decay)
+    update(avg, cur, torch.tensor(1))
+    d1 = min(decay, 2 / 11)
+    assert torch.allclose(avg[0], torch.full((3,), 1 - d1))
+    ints = [torch.tensor([1])]
+    update(ints, [torch.tensor([5])], torch.tensor(3))
+    assert ints[0].item() == 5
+
+
+@needs_fashion
+def test_load_and_sample_are_deterministic_and_batch_size_free(tmp_path):
+    ganforge.train("quickstart", tmp_path / "r", steps=2, **TINY)
+    model = ganforge.load(tmp_path / "r")
+    a = model.sample(10, seed=3, batch_size=4)
+    b = model.sample(10, seed=3, batch_size=10)
+    c = model.sample(10, seed=4)
+    assert a.dtype == torch.uint8 and a.shape == (10, 1, 28, 28)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert model.step == 2
