@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -39,7 +40,8 @@ def cmd_train(args) -> None:
         print(json.dumps(to_dict(cfg), indent=2))
         return
     out = train(args.preset, args.out, resume=args.resume, **overrides)
-    print(f"run written to {out}")
+    if int(os.environ.get("RANK", "0")) == 0:  # once, not per torchrun process
+        print(f"run written to {out}")
 
 
 def cmd_sample(args) -> None:

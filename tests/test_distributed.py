@@ -152,9 +152,13 @@ HELPER = textwrap.dedent('''
     initial = snapshot()
     losses = [trainer.train_step() for _ in range(3)]
     after_step = snapshot()
-    # one more forward through the DDP wrappers broadcasts rank 0's buffers (BN running stats);
-    # eval mode so that this forward does not itself update them
+    # DDP broadcasts rank 0's buffers (BN running stats) before a forward that follows a forward with
+    # gradients; probe in eval mode (no buffer updates): one forward+backward (gradients discarded, no
+    # optimiser step), then one forward without gradients, so that the broadcast happens however the
+    # family's last forward was run
     family.eval()
+    family.net("d")(family.net("g")(family.sample_latent(4))).float().sum().backward()
+    family.zero_grad(set_to_none=True)
     with torch.no_grad():
         family.net("d")(family.net("g")(family.sample_latent(4)))
     family.train()

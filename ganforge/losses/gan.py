@@ -61,15 +61,8 @@ class MinimaxLoss(AdversarialLoss):
 
 
 @LOSSES.register("ns")
-class NonSaturatingLoss(AdversarialLoss):
+class NonSaturatingLoss(MinimaxLoss):
     """Non-saturating GAN (NS-GAN): the minimax D loss, G minimises -log D(G(z)) (Goodfellow et al. 2014)."""
-
-    @dataclass
-    class Args:
-        pass
-
-    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        return minimax_d_loss(real_out, fake_out)
 
     def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
         return nonsaturating_g_loss(fake_out)

@@ -5,6 +5,8 @@ time) and then ``g_step`` once. Losses work on logits (see ``ganforge.losses``).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from ..losses import LOSSES
@@ -50,12 +52,16 @@ class GAN(Family):
         n = batch.images.shape[0]
         if not self.distributed:  # D's weight gradients are not needed for the G update
             self.D.requires_grad_(False)
+        # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
+        no_sync = getattr(self.net("d"), "no_sync", None)
+        skip_d_sync = no_sync() if no_sync is not None else contextlib.nullcontext()
         try:
-            with self.autocast():
-                fake_out = self.net("d")(self.net("g")(self.sample_latent(n))).float()
-            loss = self.loss.g_loss(fake_out)
-            opts["g"].zero_grad(set_to_none=True)
-            loss.backward()
+            with skip_d_sync:
+                with self.autocast():
+                    fake_out = self.net("d")(self.net("g")(self.sample_latent(n))).float()
+                loss = self.loss.g_loss(fake_out)
+                opts["g"].zero_grad(set_to_none=True)
+                loss.backward()
             opts["g"].step()
         finally:
             self.D.requires_grad_(True)
