@@ -142,3 +142,12 @@ def test_resume_with_a_checkpoint_from_another_model_is_refused(capsys, trained_
     capsys.readouterr()
     assert_user_error(capsys, ["train", "quickstart", "--out", str(run), "--resume", "steps=40"],
                       "different model config")
+
+
+@needs_fashion
+def test_data_lists_found_and_missing_datasets(capsys, tmp_path):
+    assert main(["data", "--data-root", str(tmp_path)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "60000 x 1x28x28" in lines["fashion-mnist:train"] and "10 classes" in lines["fashion-mnist:train"]
+    assert "10000 x 1x28x28" in lines["fashion-mnist:test"]
+    assert "not found" in lines["mnist:train"] and str(tmp_path) in lines["mnist:train"]

@@ -67,7 +67,7 @@ class Family(nn.Module):
         self.distributed = True
 
     def net(self, name: str) -> nn.Module:
-        return self._runners.get(name) or self.trainable()[name]
+        return self._runners[name] if name in self._runners else self.trainable()[name]
 
     # ---- EMA of the generator (Yazici et al. 2019); torch's AveragedModel, buffers averaged too
     def enable_ema(self, decay: float) -> None:

@@ -19,7 +19,10 @@ OPTIMIZERS: Registry[OptimBuilder] = Registry("optimizer")
 
 @OPTIMIZERS.register("adam")
 def _adam(params, cfg: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    # The fused kernel (CPU and CUDA) does the whole update in one pass: on 2 CPU cores the per-tensor
+    # loop of the default implementation is a quarter of a small GAN's step time.
+    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                            fused=True)
 
 
 @OPTIMIZERS.register("rmsprop")
