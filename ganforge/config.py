@@ -78,6 +78,7 @@ class RunConfig:
     log_every: int = 50
     grid_size: int = 64
     compile: bool = False
+    channels_last: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     g_opt: OptimConfig = field(default_factory=OptimConfig)
     d_opt: OptimConfig = field(default_factory=OptimConfig)

@@ -32,15 +32,18 @@ def prepare(data: ImageSet, image_size: int | None) -> ImageSet:
 class DataFeed:
     """uint8 images kept on the training device; ``next()`` returns a :class:`Batch` for ``family``."""
 
-    def __init__(self, data: ImageSet, sampler: IndexSampler, family: Family, device: torch.device) -> None:
+    def __init__(self, data: ImageSet, sampler: IndexSampler, family: Family, device: torch.device,
+                 channels_last: bool = False) -> None:
         self.images = data.images.to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.labels = data.labels.to(device)
         self.sampler = sampler
         self.family = family
 
     def next(self) -> Batch:
         idx = self.sampler.next().to(self.images.device)
-        return Batch(self.family.from_uint8(self.images[idx]), self.labels[idx])
+        images = self.family.from_uint8(self.images[idx]).contiguous(memory_format=self.memory_format)
+        return Batch(images, self.labels[idx])
 
     def mean_image(self) -> torch.Tensor:
         """Mean image (C, H, W) in the generator's range, for data-dependent initialisation."""
