@@ -9,6 +9,7 @@ model family adds on top; they arrive with the other loss families.
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from ..registry import Registry
 
 
-class AdversarialLoss:
+class AdversarialLoss(abc.ABC):
     """Base class of registered adversarial losses."""
 
     @dataclass
@@ -26,11 +27,13 @@ class AdversarialLoss:
     def __init__(self, args: "AdversarialLoss.Args | None" = None) -> None:
         self.args = args if args is not None else self.Args()
 
+    @abc.abstractmethod
     def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every registered loss defines it
+        """The discriminator's loss (a scalar batch mean)."""
 
+    @abc.abstractmethod
     def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every registered loss defines it
+        """The generator's loss (a scalar batch mean)."""
 
 
 LOSSES: Registry[type[AdversarialLoss]] = Registry("loss", base=AdversarialLoss)

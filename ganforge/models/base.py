@@ -8,6 +8,7 @@ and, under DDP, wraps the trainable networks via :meth:`Family.wrap`; families c
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Optional
@@ -29,7 +30,7 @@ class Batch:
     labels: torch.Tensor  # (N,)
 
 
-class Family(nn.Module):
+class Family(nn.Module, abc.ABC):
     """Base class of model families. Subclasses set ``self.G`` (the sampler) in ``__init__``."""
 
     out_range: str = "pm1"
@@ -45,18 +46,20 @@ class Family(nn.Module):
         self._runners: dict[str, nn.Module] = {}
 
     # ---- hooks the loop calls
+    @abc.abstractmethod
     def trainable(self) -> dict[str, nn.Module]:
         """Networks with their own optimiser, by optimiser name (e.g. {"g": G, "d": D})."""
-        raise NotImplementedError  # abstract
 
     def build_optimizers(self, configs: dict[str, OptimConfig], builder) -> dict[str, torch.optim.Optimizer]:
         return {name: builder(net.parameters(), configs[name]) for name, net in self.trainable().items()}
 
+    @abc.abstractmethod
     def d_step(self, batch: Batch, opts: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # abstract
+        """One discriminator (critic) update; returns scalars to log."""
 
+    @abc.abstractmethod
     def g_step(self, batch: Batch, opts: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # abstract
+        """One generator update; returns scalars to log."""
 
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         """Data-dependent initialisation (mean image in the output range); default: nothing."""
