@@ -140,3 +140,16 @@ def test_load_and_sample_are_deterministic_and_batch_size_free(tmp_path):
     assert a.dtype == torch.uint8 and a.shape == (10, 1, 28, 28)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert model.step == 2
+
+
+@needs_fashion
+@pytest.mark.parametrize("preset", __import__("ganforge.config", fromlist=["preset_names"]).preset_names())
+def test_every_preset_trains_two_steps(tmp_path, preset):
+    """One contract test over the preset registry: each trains, logs finite losses and samples its geometry."""
+    ganforge.train(preset, tmp_path / "r", steps=2, **{**TINY, "batch_size": 8})
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in log)
+    model = ganforge.load(tmp_path / "r")
+    size = model.config.image_size or 28
+    assert model.sample(3, seed=0).shape == (3, 1, size, size)
