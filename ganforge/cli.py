@@ -70,7 +70,7 @@ def _print_result(result: dict, as_json: bool, written=None) -> None:
         return
     for key, value in result.items():
         if key != "protocol":
-            print(f"{key:<12} {value:.6g}")
+            print(f"{key:<24} {value:.6g}")
     proto = result["protocol"]
     print(f"protocol: n={proto['n']} seed={proto['seed']} features={','.join(proto['features'])}")
     if written:

@@ -35,9 +35,13 @@ PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_cor
 
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric: ``fn(real_features, fake_features) -> {name: value}`` and its default features."""
+    """A registered metric: ``fn(real, fake, ctx) -> {name: value}`` and its default features.
 
-    fn: Callable[[np.ndarray, np.ndarray], dict]
+    ``ctx`` is a :class:`Context`: the reference spec and a way to get features of other splits of its
+    dataset (Parzen's validation set, the training set for memorisation checks).
+    """
+
+    fn: Callable[[np.ndarray, np.ndarray, "Context"], dict]
     features: str
     params: dict
 
@@ -53,30 +57,30 @@ def _register(name: str, features: str, **params):
 
 
 @_register("fid", "inception")
-def _fid(real, fake):
+def _fid(real, fake, ctx):
     return {"fid": M.frechet_distance(real, fake)}
 
 
 @_register("kid", "inception", kernel="(x.y/d + 1)^3", subsets=100, subset_size="min(1000, n1, n2)", seed=0)
-def _kid(real, fake):
+def _kid(real, fake, ctx):
     mean, std = M.kid(real, fake, subset_size=min(1000, len(real), len(fake)), subsets=100, seed=0)
     return {"kid": mean, "kid_std": std}
 
 
 @_register("prdc", "inception", k_precision_recall=3, k_density_coverage=5)
-def _prdc(real, fake):
+def _prdc(real, fake, ctx):
     precision, recall = M.precision_recall(real, fake, k=3)
     density, coverage = M.density_coverage(real, fake, k=5)
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
 
 
 @_register("ddm", "classifier", distance="||t-g||^2 / 2", equation="seed 004 eq. 3.4")
-def _ddm(real, fake):
+def _ddm(real, fake, ctx):
     return {"ddm": M.ddm(real, fake)}
 
 
 @_register("is", "classifier", splits=10, shuffle_seed=0)
-def _inception_score(real, fake):
+def _inception_score(real, fake, ctx):
     """Inception Score of the generated side on the dataset classifier's logits."""
     order = np.random.default_rng(0).permutation(len(fake))  # splits must not follow a class-sorted order
     mean, std = M.inception_score(fake[order], splits=min(10, len(fake)))
@@ -84,7 +88,7 @@ def _inception_score(real, fake):
 
 
 @_register("modes", "classifier", histogram="argmax of logits")
-def _mode_coverage(real, fake):
+def _mode_coverage(real, fake, ctx):
     """Mode coverage: classes the classifier finds among generated images and KL(p_gen || p_real)."""
     k = real.shape[1]
     p_real = np.bincount(real.argmax(1), minlength=k) / len(real)
@@ -92,6 +96,46 @@ def _mode_coverage(real, fake):
     hit = p_gen > 0
     kl = float(np.sum(p_gen[hit] * np.log(p_gen[hit] / np.maximum(p_real[hit], 1e-12))))
     return {"classes_hit": int(hit.sum()), "class_kl": kl}
+
+
+@dataclass
+class Context:
+    reference: str
+    extractor: object
+    data_root: str | None
+    seed: int
+
+    def dataset_split(self, split: str, what: str) -> str:
+        if Path(self.reference).exists() or ":" not in self.reference:
+            raise GanforgeError(f"{what} needs a DATASET:SPLIT reference (got {self.reference})")
+        return f"{self.reference.split(':', 1)[0]}:{split}"
+
+    def features(self, spec: str) -> np.ndarray:
+        images = load_images(spec, self.data_root).images
+        key = {"input": spec, "n": len(images), "seed": self.seed, "extractor": self.extractor.name,
+               "weights_sha1": self.extractor.weights_hash, "version": __version__}
+        return cached_features(spec, "images", images, self.extractor, key)
+
+
+@_register("parzen", "pixels", sigma_grid="numpy.logspace(-1, 0, 10)", valid="DATASET:valid[:1000]",
+           reference="Goodfellow et al. 2014, DESIGN.md section 4")
+def _parzen(real, fake, ctx):
+    """Parzen-window log-likelihood of the reference (test) images under the generated samples.
+
+    sigma maximises the mean log-likelihood of 1,000 held-out training images (the ``valid`` split);
+    the result is the test mean +- its standard error (std / sqrt(n)).
+    """
+    valid = ctx.features(ctx.dataset_split("valid[:1000]", "parzen"))
+    sigma = M.select_parzen_sigma(fake, valid)
+    ll = M.parzen_log_likelihood(fake, real, sigma)
+    return {"parzen": float(ll.mean()), "parzen_se": float(ll.std() / np.sqrt(len(ll))), "parzen_sigma": sigma}
+
+
+@_register("memorisation", "pixels", train="DATASET:train", distance="euclidean")
+def _memorisation(real, fake, ctx):
+    """Generated-to-train vs test-to-train nearest-neighbour distances (seed 004's memorisation check)."""
+    summary = M.memorisation_summary(fake, ctx.features(ctx.dataset_split("train", "memorisation")), real)
+    return {"nn_median_ratio": summary["median_ratio"], "nn_share_below_test_p1": summary["share_below_test_p1"]}
 
 
 def make_extractor(name: str, reference: str, data_root: str | None):
@@ -160,7 +204,7 @@ def score(input1: str, input2: str, metrics: list[str] | None = None, features: 
         protocol["features"][feat_name] = {**extractor.protocol(),
                                            "preprocess": PREPROCESS.get(feat_name.split(":")[0], "")}
         for name in metric_names:
-            result.update(specs[name].fn(feats[0], feats[1]))
+            result.update(specs[name].fn(feats[0], feats[1], Context(input1, extractor, data_root, seed)))
             protocol["metrics"][name] = {"features": feat_name, **specs[name].params}
     result["protocol"] = protocol
     return result

@@ -80,3 +80,42 @@ def test_eval_run_writes_a_record_naming_its_checkpoint(tmp_path, monkeypatch):
     assert out.name == "step-0000002.json" and record["fid"] == pytest.approx(result["fid"])
     assert record["protocol"]["step"] == 2 and record["protocol"]["checkpoint"].endswith("step-0000002.pt")
     assert record["protocol"]["inputs"][0] == "fashion-mnist:test"
+
+
+@needs_fashion
+def test_parzen_follows_the_goodfellow_protocol(tmp_path, monkeypatch):
+    """sigma from the grid maximising valid[:1000] log-likelihood; test mean and standard error."""
+    from scipy.special import logsumexp
+
+    from ganforge.data import load_dataset
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    gen = load_dataset("fashion-mnist:train[:300]").images
+    np.savez(tmp_path / "gen.npz", images=gen.permute(0, 2, 3, 1).numpy())
+    out = evaluate.score("fashion-mnist:test", str(tmp_path / "gen.npz"), ["parzen"], n=300)
+
+    def ll(x, mu, sigma):  # brute force: every pair, float64
+        d2 = ((x[:, None, :] - mu[None, :, :]) ** 2).sum(-1)
+        return logsumexp(-d2 / (2 * sigma ** 2), axis=1) - np.log(len(mu)) - mu.shape[1] * np.log(sigma * np.sqrt(2 * np.pi))
+
+    mu = gen.reshape(300, -1).numpy() / 255.0
+    valid = load_dataset("fashion-mnist:valid[:1000]").images.reshape(1000, -1).numpy() / 255.0
+    sigmas = np.logspace(-1, 0, 10)
+    best = sigmas[np.argmax([np.mean(np.concatenate([ll(valid[i:i + 100], mu, s) for i in range(0, 1000, 100)]))
+                             for s in sigmas])]
+    test_images, _ = evaluate.load_input("fashion-mnist:test", 300, 0)
+    lls = ll(test_images.reshape(300, -1).numpy() / 255.0, mu, best)
+    assert out["parzen_sigma"] == pytest.approx(best)
+    assert out["parzen"] == pytest.approx(lls.mean(), rel=1e-6)
+    assert out["parzen_se"] == pytest.approx(lls.std() / np.sqrt(300), rel=1e-6)
+
+
+@needs_fashion
+def test_memorisation_flags_copies_of_training_images(tmp_path, monkeypatch):
+    from ganforge.data import load_dataset
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    copies = load_dataset("fashion-mnist:train[:200]").images.permute(0, 2, 3, 1).numpy()
+    np.savez(tmp_path / "copies.npz", images=copies)
+    out = evaluate.score("fashion-mnist:test", str(tmp_path / "copies.npz"), ["memorisation"], n=200)
+    assert out["nn_median_ratio"] == 0.0 and out["nn_share_below_test_p1"] == 1.0
