@@ -75,6 +75,7 @@ class RunConfig:
     keep_checkpoints: int = 3
     sample_every: int = 500
     eval_every: int = 0
+    eval_n: int = 2000
     log_every: int = 50
     grid_size: int = 64
     compile: bool = False

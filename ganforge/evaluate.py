@@ -210,6 +210,22 @@ def score(input1: str, input2: str, metrics: list[str] | None = None, features: 
     return result
 
 
+def training_metrics(images: torch.Tensor, reference: str, data_root: str | None = None) -> dict:
+    """Cheap metrics for curves during training (``eval_every``): classifier logits of ``images`` against
+    ``reference`` (same count, seed 0): classifier IS, DDM, mode coverage and the Frechet distance of logits."""
+    extractor = make_extractor("classifier", reference, data_root)
+    ref_images, kind = load_input(reference, len(images), 0, data_root)
+    key = {"input": reference, "n": len(ref_images), "seed": 0, "extractor": extractor.name,
+           "weights_sha1": extractor.weights_hash, "version": __version__}
+    real = cached_features(reference, kind, ref_images, extractor, key)
+    fake = extract(extractor, images)
+    ctx = Context(reference, extractor, data_root, 0)
+    out = {"fd_logits": M.frechet_distance(real, fake)}
+    for name in ("is", "ddm", "modes"):
+        out.update(METRICS.get(name).fn(real, fake, ctx))
+    return out
+
+
 def reference_for(run_data: str) -> str:
     """A run's reference set: its dataset's test split (``fashion-mnist:train[:2000]`` -> ``fashion-mnist:test``)."""
     name = run_data.split(":", 1)[0]

@@ -10,19 +10,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .fileio import atomic_path  # noqa: E402
 
-PANELS = (("losses", ("loss_d", "loss_g")), ("discriminator outputs", ("d_real", "d_fake")))
+PANELS = (("losses", ("loss_d", "loss_g")), ("discriminator outputs", ("d_real", "d_fake")),
+          ("classifier metrics (eval_every)", ("eval_is", "eval_ddm", "eval_fd_logits")))
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
     """Losses and mean D outputs against the training step, one panel each; skipped when empty."""
     if not rows:
         return
-    steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(10, 3.6))
-    for ax, (title, keys) in zip(axes, PANELS):
+    panels = [(t, keys) for t, keys in PANELS if any(k in r for r in rows for k in keys)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], panels):
         for key in keys:
-            if any(key in r for r in rows):
-                ax.plot(steps, [r.get(key, float("nan")) for r in rows], label=key)
+            points = [(r["step"], r[key]) for r in rows if key in r]
+            if points:
+                ax.plot(*zip(*points), label=key, marker="." if len(points) < 30 else None)
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

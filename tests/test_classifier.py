@@ -16,14 +16,9 @@ from ganforge.features import classifier as clf
 pytest.importorskip("mlxtend")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GANFORGE_CACHE", str(cache))
-    record = clf.train_classifier(clf.ClassifierRecipe("mnist-5k", epochs=3), progress=False)
-    yield cache, record
-    mp.undo()
+@pytest.fixture
+def trained(mnist5k_classifier):
+    return mnist5k_classifier
 
 
 def test_accuracy_floor_and_record(trained):

@@ -153,3 +153,18 @@ def test_every_preset_trains_two_steps(tmp_path, preset):
     model = ganforge.load(tmp_path / "r")
     size = model.config.image_size or 28
     assert model.sample(3, seed=0).shape == (3, 1, size, size)
+
+
+def test_eval_every_logs_metric_curves_without_changing_training(tmp_path, monkeypatch, mnist5k_classifier):
+    cache, _ = mnist5k_classifier
+    monkeypatch.setenv("GANFORGE_CACHE", str(cache))
+    over = {**TINY, "data": "mnist-5k:train", "eval_n": 100}
+    ganforge.train("quickstart", tmp_path / "with", steps=4, eval_every=2, **over)
+    ganforge.train("quickstart", tmp_path / "without", steps=4, **over)
+    rows = [json.loads(line) for line in (tmp_path / "with" / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval_is" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    for r in evals:
+        assert 1.0 <= r["eval_is"] <= 10.0 and r["eval_ddm"] >= 0 and 1 <= r["eval_classes_hit"] <= 10
+        assert math.isfinite(r["eval_fd_logits"])
+    _assert_bitwise_equal(_state(tmp_path / "with")["model"], _state(tmp_path / "without")["model"])

@@ -184,6 +184,25 @@ class Trainer:
             save_image(images.cpu(), tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=2)
         plot_curves(self.run.read_log(), self.run.curves_path)
 
+    def log_metrics(self) -> None:
+        """Classifier-based metrics of ``eval_n`` samples from a fixed z, appended to the JSONL log.
+
+        The latents come from their own generator, so evaluating never changes the training RNG stream.
+        """
+        from ..evaluate import reference_for, training_metrics
+        from ..models import to_uint8
+
+        gen = torch.Generator().manual_seed(self.cfg.seed + 2 * GRID_SEED_OFFSET)
+        z = self.family.sample_latent(self.cfg.eval_n, gen, device="cpu")
+        labels = (torch.arange(self.cfg.eval_n) % max(1, self.shape.num_classes)).to(self.device) \
+            if self.family.conditional else None
+        images = torch.cat([to_uint8(self.family.generate(z[i:i + 500].to(self.device),
+                                                          None if labels is None else labels[i:i + 500])).cpu()
+                            for i in range(0, len(z), 500)])
+        with torch.random.fork_rng(devices=[]):  # building the classifier draws from the global RNG
+            values = training_metrics(images, reference_for(self.cfg.data), self.cfg.data_root)
+        self.run.append_log({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
+
     def _log(self, meter: Meter, window_steps: int, elapsed: float, bar) -> None:
         means = meter.means()
         images = self.cfg.batch_size * self.cfg.d_steps * window_steps
@@ -214,6 +233,8 @@ class Trainer:
                     window_start, t0 = self.step, time.perf_counter()
                 if main and (self.step % cfg.sample_every == 0 or last):
                     self.save_grid()
+                if main and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
+                    self.log_metrics()
                 if self.step % cfg.ckpt_every == 0 or last:
                     self.save_checkpoint()
         finally:
