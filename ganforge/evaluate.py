@@ -242,8 +242,25 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
     result = score(reference, str(run), metrics, features, n, seed, model.config.data_root)
     result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step)
     out = Path(run) / "eval" / f"step-{model.step:07d}.json"
-    write_json(out, result)
+    write_json(out, merge_record(out, result))
     return result, out
+
+
+def merge_record(path: Path, result: dict) -> dict:
+    """Add ``result`` to an existing record of the same checkpoint, inputs, n and seed (else replace it),
+    so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return result
+    same = ("inputs", "n", "seed", "checkpoint", "ganforge_version")
+    if any(old.get("protocol", {}).get(k) != result["protocol"].get(k) for k in same):
+        return result
+    merged = {**old, **result}
+    merged["protocol"] = {**old["protocol"], **result["protocol"],
+                          "features": {**old["protocol"]["features"], **result["protocol"]["features"]},
+                          "metrics": {**old["protocol"]["metrics"], **result["protocol"]["metrics"]}}
+    return merged
 
 
 def check_metric_names(text: str | None) -> list[str] | None:

@@ -119,3 +119,15 @@ def test_memorisation_flags_copies_of_training_images(tmp_path, monkeypatch):
     np.savez(tmp_path / "copies.npz", images=copies)
     out = evaluate.score("fashion-mnist:test", str(tmp_path / "copies.npz"), ["memorisation"], n=200)
     assert out["nn_median_ratio"] == 0.0 and out["nn_share_below_test_p1"] == 1.0
+
+
+@needs_fashion
+def test_eval_records_merge_metrics_of_the_same_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    ganforge.train("quickstart", tmp_path / "r", steps=1, **TINY)
+    evaluate.evaluate_run(tmp_path / "r", ["fid"], "pixels", n=100)
+    _, out = evaluate.evaluate_run(tmp_path / "r", ["prdc"], "pixels", n=100)
+    record = json.loads(out.read_text())
+    assert {"fid", "precision", "coverage"} <= set(record) and set(record["protocol"]["metrics"]) == {"fid", "prdc"}
+    _, out = evaluate.evaluate_run(tmp_path / "r", ["prdc"], "pixels", n=50)  # another protocol replaces it
+    assert "fid" not in json.loads(out.read_text())

@@ -1,0 +1,108 @@
+"""One self-contained HTML file from run directories (reads files only; images embedded as base64).
+
+Jinja2 with autoescaping renders it, so every string from a config, a log or a file name is escaped by
+default. With several runs it adds a comparison table ranking the runs by each metric of their latest
+evaluation record (as the thesis' Table 3.1) and overlaid generator-loss / metric curves.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import jinja2
+
+from .. import __version__
+from ..errors import GanforgeError
+from ..fileio import write_text
+from ..runs import RunDir
+
+# +1: higher is better, -1: lower is better. Metrics not listed are shown but not ranked.
+DIRECTIONS = {"fid": -1, "kid": -1, "ddm": -1, "class_kl": -1, "fd_logits": -1, "is": 1, "precision": 1,
+              "recall": 1, "density": 1, "coverage": 1, "parzen": 1, "classes_hit": 1}
+
+
+def _b64(path: Path) -> str | None:
+    return base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
+
+
+def _evals(run: RunDir) -> list[dict]:
+    out = []
+    for path in sorted((run.root / "eval").glob("step-*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise GanforgeError(f"{path} is not valid JSON") from None
+        values = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        out.append({"file": path.name, "metrics": values, "step": record.get("protocol", {}).get("step"),
+                    "protocol": json.dumps(record.get("protocol", {}), indent=2, sort_keys=True)})
+    return out
+
+
+def _run_context(path: Path) -> dict:
+    run = RunDir(path)
+    config = run.read_config()
+    grids = sorted(run.samples_dir.glob("step-*.png")) if run.samples_dir.is_dir() else []
+    evals = _evals(run)
+    keys = sorted({k for e in evals for k in e["metrics"]})
+    return {"name": path.name or str(path), "path": str(path), "config": config,
+            "config_json": json.dumps(config, indent=2, sort_keys=True), "grid": _b64(grids[-1]) if grids else None,
+            "grid_name": grids[-1].name if grids else "", "grid_width": 360,
+            "curves": _b64(run.curves_path), "evals": evals, "eval_keys": keys,
+            "latest": evals[-1]["metrics"] if evals else {}, "eval_step": evals[-1]["step"] if evals else None,
+            "log": run.read_log()}
+
+
+def _rank(runs: list[dict]) -> list[str]:
+    names = sorted({m for r in runs for m in r["latest"] if m in DIRECTIONS})
+    for run in runs:
+        run["ranked"] = {}
+    for m in names:
+        have = [r for r in runs if m in r["latest"]]
+        order = sorted(have, key=lambda r: -DIRECTIONS[m] * r["latest"][m])
+        for rank, run in enumerate(order, 1):
+            run["ranked"][m] = {"value": run["latest"][m], "rank": rank}
+    return names
+
+
+def _overlay(runs: list[dict]) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in ("loss_g", "eval_is", "eval_ddm") if any(k in row for r in runs for row in r["log"])]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for run in runs:
+            points = [(row["step"], row[key]) for row in run["log"] if key in row]
+            if points:
+                ax.plot(*zip(*points), label=run["name"])
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def build_report(run_dirs: list[str | Path], out: str | Path) -> Path:
+    """Write the HTML report of ``run_dirs`` to ``out`` (atomically) and return its path."""
+    if not run_dirs:
+        raise GanforgeError("report needs at least one run directory")
+    runs = [_run_context(Path(p)) for p in run_dirs]
+    env = jinja2.Environment(loader=jinja2.PackageLoader("ganforge", "report"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"], default=True))
+    html = env.get_template("template.html.j2").render(
+        title=", ".join(r["name"] for r in runs), runs=runs, version=__version__,
+        metric_names=_rank(runs), overlay=_overlay(runs) if len(runs) > 1 else None,
+        directions="lower is better for fid, kid, ddm, class_kl, fd_logits; higher for the rest")
+    out = Path(out)
+    write_text(out, html)
+    return out
