@@ -1,5 +1,5 @@
 """Adversarial losses as registered pure functions."""
 from .base import LOSSES, AdversarialLoss
-from . import gan  # noqa: E402,F401  (registers minimax and non-saturating)
+from . import extra, gan  # noqa: E402,F401  (registers mm, ns, lsgan, hinge)
 
 __all__ = ["LOSSES", "AdversarialLoss"]

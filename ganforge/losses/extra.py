@@ -1,0 +1,51 @@
+"""Least-squares and hinge adversarial losses (pure functions on discriminator outputs).
+
+- LSGAN, Mao et al. 2017, eq. 9 with the 0-1 coding (a=0, b=1, c=1) that Lucic et al. 2018 use:
+  D minimises 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2], G minimises 1/2 E[(D(G(z)) - 1)^2].
+- Hinge, Lim and Ye 2017 / Miyato et al. 2018 eq. 16: D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))],
+  G minimises -E[D(G(z))].
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import LOSSES, AdversarialLoss
+
+
+def lsgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((real_out - 1.0) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
+
+
+def lsgan_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((fake_out - 1.0) ** 2).mean()
+
+
+def hinge_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real_out).mean() + F.relu(1.0 + fake_out).mean()
+
+
+def hinge_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    return -fake_out.mean()
+
+
+@LOSSES.register("lsgan")
+class LeastSquaresLoss(AdversarialLoss):
+    """LSGAN (Mao et al. 2017, eq. 9, 0-1 coding)."""
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return lsgan_d_loss(real_out, fake_out)
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return lsgan_g_loss(fake_out)
+
+
+@LOSSES.register("hinge")
+class HingeLoss(AdversarialLoss):
+    """Hinge loss (Lim and Ye 2017; Miyato et al. 2018, eq. 16)."""
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return hinge_d_loss(real_out, fake_out)
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return hinge_g_loss(fake_out)
