@@ -164,7 +164,7 @@ def build_parser() -> Parser:
     csub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
     p = csub.add_parser("train", help="train (or retrain) and cache it; prints its test accuracy")
     p.add_argument("dataset", help="a labelled dataset name, e.g. fashion-mnist")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None)
     p.set_defaults(func=cmd_classifier)
