@@ -27,6 +27,16 @@ class AdversarialLoss(abc.ABC):
     def __init__(self, args: "AdversarialLoss.Args | None" = None) -> None:
         self.args = args if args is not None else self.Args()
 
+    #: True when D outputs are logits of "real" (logged as sigmoid means); False for critics (raw means).
+    outputs_are_logits: bool = True
+
+    def penalty(self, d_net: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        """An extra discriminator term that needs the network (gradient penalties); default none."""
+        return None
+
+    def after_d_step(self, d_net: torch.nn.Module) -> None:
+        """Called after each discriminator update (WGAN's weight clipping); default nothing."""
+
     @abc.abstractmethod
     def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss (a scalar batch mean)."""

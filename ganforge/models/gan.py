@@ -42,11 +42,18 @@ class GAN(Family):
             real_out = self.net("d")(batch.images).float()
             fake_out = self.net("d")(fake).float()
         loss = self.loss.d_loss(real_out, fake_out)
+        stats = {}
+        penalty = self.loss.penalty(self.net("d"), batch.images, fake)  # in fp32, outside autocast
+        if penalty is not None:
+            loss = loss + penalty
+            stats["penalty"] = penalty.detach()
         opts["d"].zero_grad(set_to_none=True)
         loss.backward()
         opts["d"].step()
-        return {"loss_d": loss.detach(), "d_real": torch.sigmoid(real_out).mean().detach(),
-                "d_fake": torch.sigmoid(fake_out).mean().detach()}
+        self.loss.after_d_step(self.D)
+        squash = torch.sigmoid if self.loss.outputs_are_logits else (lambda t: t)
+        return {"loss_d": loss.detach(), "d_real": squash(real_out).mean().detach(),
+                "d_fake": squash(fake_out).mean().detach(), **stats}
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
