@@ -53,6 +53,10 @@ class ModelConfig:
     discriminator: dict = field(default_factory=lambda: {"name": "dcgan-d"})
     loss: str = "ns"
     loss_options: dict = field(default_factory=dict)
+    label_smoothing: float = 0.0
+    noisy_labels: bool = False
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
 
 
 @dataclass

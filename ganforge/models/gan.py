@@ -9,7 +9,9 @@ import contextlib
 
 import torch
 
+from ..errors import GanforgeError
 from ..losses import LOSSES
+from ..losses.heuristics import instance_noise_std, real_targets, soft_label_d_loss
 from ..nets import DISCRIMINATORS, GENERATORS, build_net, make_args
 from .base import Batch, FAMILIES, Family
 
@@ -27,6 +29,14 @@ class GAN(Family):
         loss_cls = LOSSES.get(cfg.loss)
         self.loss = loss_cls(make_args(loss_cls, cfg.loss_options))
         self.out_range = self.G.out_range
+        self.use_targets = cfg.label_smoothing > 0 or cfg.noisy_labels
+        if self.use_targets and not self.loss.outputs_are_logits:
+            raise GanforgeError(f"label smoothing and noisy labels need a logit loss, not {cfg.loss!r}")
+        self.step = 0  # set by the training loop; drives the instance-noise schedule
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        std = instance_noise_std(self.cfg.instance_noise, self.cfg.instance_noise_steps, self.step)
+        return x + std * torch.randn_like(x) if std > 0 else x
 
     def trainable(self):
         return {"g": self.G, "d": self.D}
@@ -39,9 +49,13 @@ class GAN(Family):
         with torch.no_grad(), self.autocast():
             fake = self.net("g")(self.sample_latent(n))
         with self.autocast():
-            real_out = self.net("d")(batch.images).float()
-            fake_out = self.net("d")(fake).float()
-        loss = self.loss.d_loss(real_out, fake_out)
+            real_out = self.net("d")(self._noisy(batch.images)).float()
+            fake_out = self.net("d")(self._noisy(fake)).float()
+        if self.use_targets:
+            targets = real_targets(n, self.cfg.label_smoothing, self.cfg.noisy_labels, real_out.device)
+            loss = soft_label_d_loss(real_out, fake_out, targets)
+        else:
+            loss = self.loss.d_loss(real_out, fake_out)
         stats = {}
         penalty = self.loss.penalty(self.net("d"), batch.images, fake)  # in fp32, outside autocast
         if penalty is not None:
@@ -65,7 +79,7 @@ class GAN(Family):
         try:
             with skip_d_sync:
                 with self.autocast():
-                    fake_out = self.net("d")(self.net("g")(self.sample_latent(n))).float()
+                    fake_out = self.net("d")(self._noisy(self.net("g")(self.sample_latent(n)))).float()
                 loss = self.loss.g_loss(fake_out)
                 opts["g"].zero_grad(set_to_none=True)
                 loss.backward()

@@ -142,6 +142,7 @@ class Trainer:
         lrs = {f"lr_{name}": apply_schedule(opt, getattr(cfg, f"{name}_opt"), self.step, epoch)
                for name, opt in self.opts.items()}
         stats: dict[str, torch.Tensor] = {}
+        self.family.step = self.step
         for _ in range(cfg.d_steps):
             batch = self.feed.next()
             stats.update(self.family.d_step(batch, self.opts))

@@ -1,0 +1,37 @@
+"""Training heuristics from the sources, as pure functions the GAN family applies when configured.
+
+- One-sided label smoothing (Salimans et al. 2016, section 3.4): real targets 1 - s, fake targets 0.
+- Soft noisy labels (seed 002, section on DCGAN tricks): real targets ~ U(0.7, 1.2), and in 5% of cases
+  flipped to U(0.0, 0.3); fake targets 0.
+- Instance noise (Sonderby et al. 2017; seed 003 slides): N(0, sigma_t^2) added to every image D sees,
+  sigma_t decaying linearly from sigma_0 to 0 over ``decay_steps``.
+With targets, the discriminator loss is binary cross-entropy on logits, which equals the minimax loss
+(Goodfellow et al. 2014, eq. 1) when every real target is 1.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def real_targets(n: int, smoothing: float, noisy: bool, device, flip: float = 0.05) -> torch.Tensor:
+    """Targets for real images: 1 - smoothing, or soft noisy labels U(0.7, 1.2) with ``flip`` in U(0, 0.3)."""
+    if not noisy:
+        return torch.full((n,), 1.0 - smoothing, device=device)
+    soft = 0.7 + 0.5 * torch.rand(n, device=device)
+    flipped = 0.3 * torch.rand(n, device=device)
+    return torch.where(torch.rand(n, device=device) < flip, flipped, soft)
+
+
+def soft_label_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """BCE(D(x), targets) + BCE(D(G(z)), 0) on logits (targets may exceed 1, as in seed 002)."""
+    real = F.softplus(-real_logits) * targets + F.softplus(real_logits) * (1.0 - targets)
+    return real.mean() + F.softplus(fake_logits).mean()
+
+
+def instance_noise_std(sigma0: float, decay_steps: int, step: int) -> float:
+    if sigma0 <= 0:
+        return 0.0
+    if decay_steps <= 0:
+        return sigma0
+    return sigma0 * max(0.0, 1.0 - step / decay_steps)
