@@ -57,6 +57,8 @@ class ModelConfig:
     noisy_labels: bool = False
     instance_noise: float = 0.0
     instance_noise_steps: int = 0
+    spectral_norm: bool = False
+    freeze_d_layers: int = 0
 
 
 @dataclass

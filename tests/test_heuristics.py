@@ -53,3 +53,34 @@ def test_heuristics_train_and_change_the_updates(tmp_path):
     with pytest.raises(GanforgeError, match="need a logit loss, not 'wgan'"):
         ganforge.train("quickstart", tmp_path / "bad", steps=1, **over, **{"model.loss": "wgan",
                                                                            "model.label_smoothing": 0.1})
+
+
+@needs_fashion
+def test_frozen_discriminator_layers_do_not_move_and_the_rest_do(tmp_path):
+    from ganforge.training.checkpoint import load_checkpoint
+
+    over = {**TINY, "ckpt_every": 1, "keep_checkpoints": 5, "model.freeze_d_layers": 2}
+    ganforge.train("quickstart", tmp_path / "r", steps=3, **over)
+    first = load_checkpoint(tmp_path / "r" / "checkpoints" / "step-0000001.pt")["model"]
+    last = load_checkpoint(tmp_path / "r" / "checkpoints" / "step-0000003.pt")["model"]
+    assert torch.equal(first["D.net.0.weight"], last["D.net.0.weight"])  # conv 1 frozen
+    assert torch.equal(first["D.net.2.weight"], last["D.net.2.weight"])  # conv 2 frozen
+    assert not torch.equal(first["D.net.6.weight"], last["D.net.6.weight"])  # fc 1024 trains
+    with pytest.raises(GanforgeError, match="has 4 weight layers"):
+        ganforge.train("quickstart", tmp_path / "bad", steps=1, **{**TINY, "model.freeze_d_layers": 9})
+
+
+def test_spectral_norm_bounds_every_discriminator_layer():
+    from ganforge.config import ModelConfig
+    from ganforge.models import FAMILIES
+    from ganforge.nets import NetShape
+    from ganforge.nets.tweaks import weight_layers
+
+    cfg = ModelConfig(z_dim=8, generator={"name": "lucic-g"}, discriminator={"name": "lucic-d"}, spectral_norm=True)
+    family = FAMILIES.get("gan")(cfg, NetShape(1, 28, 8))
+    x = torch.rand(4, 1, 28, 28)
+    for _ in range(30):  # power iterations run in train-mode forward passes
+        family.D(x)
+    for layer in weight_layers(family.D):
+        sigma = torch.linalg.matrix_norm(layer.weight.flatten(1), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=0.05)

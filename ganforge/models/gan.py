@@ -13,6 +13,7 @@ from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..losses.heuristics import instance_noise_std, real_targets, soft_label_d_loss
 from ..nets import DISCRIMINATORS, GENERATORS, build_net, make_args
+from ..nets.tweaks import apply_spectral_norm, freeze_first_layers
 from .base import Batch, FAMILIES, Family
 
 
@@ -26,6 +27,9 @@ class GAN(Family):
         d_opts = {k: v for k, v in cfg.discriminator.items() if k != "name"}
         self.G = build_net(GENERATORS, cfg.generator["name"], shape, g_opts)
         self.D = build_net(DISCRIMINATORS, cfg.discriminator["name"], shape, d_opts)
+        if cfg.spectral_norm:
+            apply_spectral_norm(self.D)
+        freeze_first_layers(self.D, cfg.freeze_d_layers)
         loss_cls = LOSSES.get(cfg.loss)
         self.loss = loss_cls(make_args(loss_cls, cfg.loss_options))
         self.out_range = self.G.out_range
@@ -71,8 +75,10 @@ class GAN(Family):
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
+        trainable = [p for p in self.D.parameters() if p.requires_grad]  # frozen layers stay frozen
         if not self.distributed:  # D's weight gradients are not needed for the G update
-            self.D.requires_grad_(False)
+            for p in trainable:
+                p.requires_grad_(False)
         # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
         no_sync = getattr(self.net("d"), "no_sync", None)
         skip_d_sync = no_sync() if no_sync is not None else contextlib.nullcontext()
@@ -85,5 +91,6 @@ class GAN(Family):
                 loss.backward()
             opts["g"].step()
         finally:
-            self.D.requires_grad_(True)
+            for p in trainable:
+                p.requires_grad_(True)
         return {"loss_g": loss.detach()}
