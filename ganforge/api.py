@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import torch
 
-from .config import ModelConfig, RunConfig, from_dict, resolve_config
+from .config import RunConfig, from_dict, resolve_config
 from .errors import GanforgeError
 from .models import FAMILIES, Family, to_uint8
 from .nets import NetShape
@@ -87,4 +87,4 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     return TrainedModel(family, cfg, int(payload["step"]), path)
 
 
-__all__ = ["train", "load", "TrainedModel", "ModelConfig"]
+__all__ = ["train", "load", "TrainedModel"]

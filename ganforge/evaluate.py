@@ -22,8 +22,7 @@ from . import metrics as M
 from .data import load_images
 from .errors import GanforgeError
 from .features import FEATURES, extract
-from .features.inception import cache_dir
-from .fileio import atomic_path, write_json
+from .fileio import atomic_path, cache_dir, write_json
 from .registry import Registry
 
 PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_corners=False, as pytorch-fid); "
@@ -112,9 +111,7 @@ class Context:
 
     def features(self, spec: str) -> np.ndarray:
         images = load_images(spec, self.data_root).images
-        key = {"input": spec, "n": len(images), "seed": self.seed, "extractor": self.extractor.name,
-               "weights_sha1": self.extractor.weights_hash, "version": __version__}
-        return cached_features(spec, "images", images, self.extractor, key)
+        return cached_features(spec, "images", images, self.extractor, self.seed)
 
 
 @_register("parzen", "pixels", sigma_grid="numpy.logspace(-1, 0, 10)", valid="DATASET:valid[:1000]",
@@ -167,10 +164,13 @@ def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tu
     return images, "images"
 
 
-def cached_features(spec: str, kind: str, images: torch.Tensor, extractor, key: dict) -> np.ndarray:
-    """Features of a fixed input (a dataset or file), cached under a hash of everything that made them."""
+def cached_features(spec: str, kind: str, images: torch.Tensor, extractor, seed: int) -> np.ndarray:
+    """Features of a fixed input (a dataset or file), cached under a hash of everything that made them:
+    input, count, seed, extractor, its weights' sha1 and the ganforge version. Run samples are not cached."""
     if kind != "images":
         return extract(extractor, images)
+    key = {"input": spec, "n": len(images), "seed": seed, "extractor": extractor.name,
+           "weights_sha1": extractor.weights_hash, "version": __version__}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     path = cache_dir() / "features" / f"{digest}.npy"
     if path.is_file():
@@ -197,10 +197,7 @@ def score(input1: str, input2: str, metrics: list[str] | None = None, features: 
         extractor = make_extractor(feat_name, input1, data_root)
         feats = []
         for spec, (images, kind) in zip((input1, input2), sides):
-            key = {"input": spec, "n": len(images), "seed": seed, "extractor": extractor.name,
-                   "weights_sha1": extractor.weights_hash,
-                   "version": __version__}
-            feats.append(cached_features(spec, kind, images, extractor, key))
+            feats.append(cached_features(spec, kind, images, extractor, seed))
         protocol["features"][feat_name] = {**extractor.protocol(),
                                            "preprocess": PREPROCESS.get(feat_name.split(":")[0], "")}
         for name in metric_names:
@@ -215,9 +212,7 @@ def training_metrics(images: torch.Tensor, reference: str, data_root: str | None
     ``reference`` (same count, seed 0): classifier IS, DDM, mode coverage and the Frechet distance of logits."""
     extractor = make_extractor("classifier", reference, data_root)
     ref_images, kind = load_input(reference, len(images), 0, data_root)
-    key = {"input": reference, "n": len(ref_images), "seed": 0, "extractor": extractor.name,
-           "weights_sha1": extractor.weights_hash, "version": __version__}
-    real = cached_features(reference, kind, ref_images, extractor, key)
+    real = cached_features(reference, kind, ref_images, extractor, 0)
     fake = extract(extractor, images)
     ctx = Context(reference, extractor, data_root, 0)
     out = {"fd_logits": M.frechet_distance(real, fake)}

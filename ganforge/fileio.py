@@ -5,6 +5,7 @@ was there before stays intact until the new file is complete.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,3 +43,17 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights, trained classifiers and cached features live: ``$GANFORGE_CACHE`` or
+    ``~/.cache/ganforge``."""
+    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")).expanduser()
+
+
+def sha1_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -26,9 +26,8 @@ from tqdm import tqdm
 
 from ..data import load_dataset, parse_spec
 from ..errors import GanforgeError
-from ..fileio import atomic_path, write_json
+from ..fileio import atomic_path, cache_dir, sha1_of, write_json
 from .base import FEATURES, FeatureExtractor, check_images
-from .inception import cache_dir, sha1_of
 
 ARCH_VERSION = 1
 

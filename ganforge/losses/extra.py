@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import LOSSES, AdversarialLoss
+from .base import LOSSES, FunctionLoss
 
 
 def lsgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
@@ -30,22 +30,16 @@ def hinge_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
 
 
 @LOSSES.register("lsgan")
-class LeastSquaresLoss(AdversarialLoss):
+class LeastSquaresLoss(FunctionLoss):
     """LSGAN (Mao et al. 2017, eq. 9, 0-1 coding)."""
 
-    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        return lsgan_d_loss(real_out, fake_out)
-
-    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return lsgan_g_loss(fake_out)
+    d_fn = staticmethod(lsgan_d_loss)
+    g_fn = staticmethod(lsgan_g_loss)
 
 
 @LOSSES.register("hinge")
-class HingeLoss(AdversarialLoss):
+class HingeLoss(FunctionLoss):
     """Hinge loss (Lim and Ye 2017; Miyato et al. 2018, eq. 16)."""
 
-    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        return hinge_d_loss(real_out, fake_out)
-
-    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return hinge_g_loss(fake_out)
+    d_fn = staticmethod(hinge_d_loss)
+    g_fn = staticmethod(hinge_g_loss)

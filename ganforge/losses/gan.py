@@ -9,12 +9,10 @@ report 001 (section 2) uses; compare_gan's ``GAN``/``GAN_MINMAX`` compute the sa
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-from .base import LOSSES, AdversarialLoss
+from .base import LOSSES, FunctionLoss
 
 
 def minimax_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -46,23 +44,15 @@ def nonsaturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 @LOSSES.register("mm")
-class MinimaxLoss(AdversarialLoss):
+class MinimaxLoss(FunctionLoss):
     """Minimax GAN (MM-GAN): D minimises eq. 2, G minimises eq. 3 of seed report 001 (Goodfellow eq. 1)."""
 
-    @dataclass
-    class Args:
-        pass
-
-    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        return minimax_d_loss(real_out, fake_out)
-
-    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return minimax_g_loss(fake_out)
+    d_fn = staticmethod(minimax_d_loss)
+    g_fn = staticmethod(minimax_g_loss)
 
 
 @LOSSES.register("ns")
 class NonSaturatingLoss(MinimaxLoss):
     """Non-saturating GAN (NS-GAN): the minimax D loss, G minimises -log D(G(z)) (Goodfellow et al. 2014)."""
 
-    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return nonsaturating_g_loss(fake_out)
+    g_fn = staticmethod(nonsaturating_g_loss)

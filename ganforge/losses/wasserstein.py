@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from .base import LOSSES, AdversarialLoss
+from .base import LOSSES, FunctionLoss
+from .gan import minimax_d_loss, nonsaturating_g_loss
 
 
 def wgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
@@ -36,20 +36,16 @@ def gradient_penalty(d_net: torch.nn.Module, points: torch.Tensor, weight: float
 
 
 @LOSSES.register("wgan")
-class WassersteinLoss(AdversarialLoss):
+class WassersteinLoss(FunctionLoss):
     """WGAN with weight clipping (Arjovsky et al. 2017)."""
 
     outputs_are_logits = False
+    d_fn = staticmethod(wgan_d_loss)
+    g_fn = staticmethod(wgan_g_loss)
 
     @dataclass
     class Args:
         clip: float = 0.01
-
-    def d_loss(self, real_out, fake_out):
-        return wgan_d_loss(real_out, fake_out)
-
-    def g_loss(self, fake_out):
-        return wgan_g_loss(fake_out)
 
     @torch.no_grad()
     def after_d_step(self, d_net: torch.nn.Module) -> None:
@@ -74,18 +70,15 @@ class WassersteinGPLoss(WassersteinLoss):
 
 
 @LOSSES.register("dragan")
-class DraganLoss(AdversarialLoss):
+class DraganLoss(FunctionLoss):
     """DRAGAN (Kodali et al. 2017): NS-GAN losses plus a gradient penalty around perturbed real data."""
+
+    d_fn = staticmethod(minimax_d_loss)
+    g_fn = staticmethod(nonsaturating_g_loss)
 
     @dataclass
     class Args:
         gp_weight: float = 10.0
-
-    def d_loss(self, real_out, fake_out):
-        return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
-
-    def g_loss(self, fake_out):
-        return F.softplus(-fake_out).mean()
 
     def penalty(self, d_net, real, fake):
         real = real.float()
