@@ -53,16 +53,20 @@ class TrainedModel:
         return self.family.shape.num_classes
 
     def sample(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None, batch_size: int = 500,
-               use_ema: bool = True) -> torch.Tensor:
-        """n images as uint8 (N, C, H, W) on the CPU; the same seed gives the same images at any batch size."""
+               use_ema: bool = True, draw: bool = False) -> torch.Tensor:
+        """n images as uint8 (N, C, H, W) on the CPU; the same seed gives the same images at any batch size.
+
+        ``draw=True`` (VAE) gives Bernoulli draws of the pixels rather than their means."""
         device = next(self.family.parameters()).device
         z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
+        pixels = torch.Generator().manual_seed(seed + 1) if draw else None
         if self.conditional and labels is None:
             labels = torch.arange(n) % self.num_classes
         out = []
         for start in range(0, n, batch_size):
             lab = labels[start:start + batch_size].to(device) if labels is not None else None
-            images = self.family.generate(z[start:start + batch_size].to(device), lab, use_ema=use_ema)
+            images = self.family.generate(z[start:start + batch_size].to(device), lab, use_ema=use_ema,
+                                          draw=pixels)
             out.append(to_uint8(images).cpu())
         return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
 

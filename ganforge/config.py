@@ -43,7 +43,11 @@ class OptimConfig:
 
 @dataclass
 class ModelConfig:
-    """Which model family, networks and loss; network options are checked by the network itself."""
+    """Which model family, networks and loss; network options are checked by the network itself.
+
+    ``encoder`` is the VAE's encoder network; ``options`` are the family's own settings (InfoGAN codes, BEGAN
+    gamma, VAE likelihood, ...), checked against the family's ``Args`` dataclass.
+    """
 
     family: str = "gan"
     z_dim: int = 100
@@ -59,6 +63,8 @@ class ModelConfig:
     instance_noise_steps: int = 0
     spectral_norm: bool = False
     freeze_d_layers: int = 0
+    encoder: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -205,9 +211,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise GanforgeError(f"config {key} must be a positive whole number, got {getattr(obj, key)}")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise GanforgeError(f"config ema_decay must be in [0, 1), got {cfg.ema_decay}")
-    for key in ("generator", "discriminator"):
-        if "name" not in getattr(cfg.model, key):
-            raise GanforgeError(f"config model.{key} needs a 'name' (a registered network)")
+    if "name" not in cfg.model.generator:
+        raise GanforgeError("config model.generator needs a 'name' (a registered network)")
     return cfg
 
 

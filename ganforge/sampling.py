@@ -1,4 +1,6 @@
-"""Writing samples: a PNG grid or an .npz of uint8 (N, H, W, C) images (+ labels for conditional models)."""
+"""Writing samples: a PNG grid or an .npz of uint8 (N, H, W, C) images (+ labels for conditional models).
+
+A conditional model's PNG without ``--class`` is a class-row grid: one row per class (seed 000, Fig. 2)."""
 from __future__ import annotations
 
 import io
@@ -15,7 +17,7 @@ from .fileio import atomic_path
 
 
 def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class_id: Optional[int] = None,
-                  use_ema: bool = True, checkpoint: str | Path | None = None) -> Path:
+                  use_ema: bool = True, checkpoint: str | Path | None = None, draw: bool = False) -> Path:
     """Sample ``n`` images from a run and write them to ``out`` (``.png`` grid or ``.npz``)."""
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
@@ -32,19 +34,23 @@ def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class
         labels = torch.full((n,), class_id, dtype=torch.int64)
     elif model.conditional:
         labels = torch.arange(n) % model.num_classes
-    images = model.sample(n, seed=seed, labels=labels, use_ema=use_ema)
+    cols = int(math.ceil(math.sqrt(n)))
+    if out.suffix.lower() == ".png" and model.conditional and class_id is None:
+        cols = int(math.ceil(n / model.num_classes))  # one row per class
+        labels = torch.arange(n) // cols
+    images = model.sample(n, seed=seed, labels=labels, use_ema=use_ema, draw=draw)
     if out.suffix.lower() == ".png":
-        _write_grid(images, out)
+        _write_grid(images, out, cols)
     else:
         _write_npz(images, labels, out)
     return out
 
 
-def _write_grid(images: torch.Tensor, out: Path) -> None:
+def _write_grid(images: torch.Tensor, out: Path, cols: int) -> None:
     from torchvision.utils import save_image
 
     with atomic_path(out) as tmp:
-        save_image(images.float() / 255.0, tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=2)
+        save_image(images.float() / 255.0, tmp, nrow=cols, padding=2)
 
 
 def _write_npz(images: torch.Tensor, labels: Optional[torch.Tensor], out: Path) -> None:

@@ -1,5 +1,9 @@
-"""Model families (registered): each owns its networks and implements d_step / g_step."""
+"""Model families (registered): each owns its networks and implements d_step / g_step.
+
+Every module of this package is imported, so a new family is one new file."""
+from ..registry import import_submodules
 from .base import FAMILIES, Batch, Family, to_uint8
-from . import gan  # noqa: E402,F401
+
+import_submodules(__name__, __path__)
 
 __all__ = ["FAMILIES", "Batch", "Family", "to_uint8"]

@@ -11,14 +11,15 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Optional
+from typing import Callable, ContextManager, Iterable, Optional
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from ..config import ModelConfig, OptimConfig
-from ..nets import NetShape
+from ..errors import GanforgeError
+from ..nets import NetShape, make_args
 from ..registry import Registry
 
 
@@ -31,15 +32,29 @@ class Batch:
 
 
 class Family(nn.Module, abc.ABC):
-    """Base class of model families. Subclasses set ``self.G`` (the sampler) in ``__init__``."""
+    """Base class of model families. Subclasses set ``self.G`` (the sampler) in ``__init__``.
+
+    A family's own settings (``model.options`` in config) are the fields of its nested ``Args`` dataclass;
+    a key the family does not have is an error. ``self.step`` is set by the training loop before each step.
+    """
 
     out_range: str = "pm1"
     conditional: bool = False
+    likelihood: str = ""  # "bernoulli" when the generator's outputs are pixel probabilities (VAE)
+
+    @dataclass
+    class Args:
+        pass
 
     def __init__(self, cfg: ModelConfig, shape: NetShape) -> None:
         super().__init__()
         self.cfg = cfg
         self.shape = shape
+        self.args = make_args(type(self), cfg.options)
+        self.step = 0
+        if self.conditional and shape.num_classes < 2:
+            raise GanforgeError(f"model family {cfg.family!r} is conditional and needs labelled data "
+                                f"(the dataset has {shape.num_classes} classes)")
         self.g_ema: Optional[AveragedModel] = None
         self.autocast: Callable[[], ContextManager] = contextlib.nullcontext
         self.distributed = False
@@ -63,6 +78,12 @@ class Family(nn.Module, abc.ABC):
 
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         """Data-dependent initialisation (mean image in the output range); default: nothing."""
+
+    def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Statistics on held-out data (the test split) logged every ``eval_every`` steps; default: none.
+
+        The VAE logs its test-set ELBO here (seed 002, Fig. 1)."""
+        return {}
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
         """Route calls to the trainable networks through ``wrapper`` (e.g. DistributedDataParallel)."""
@@ -104,16 +125,30 @@ class Family(nn.Module, abc.ABC):
         x = x.float() / 255.0
         return x * 2.0 - 1.0 if self.out_range == "pm1" else x
 
+    def run_generator(self, g: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Call the generator ``g``; conditional families pass the labels too."""
+        return g(z, labels) if self.conditional else g(z)
+
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
-        """Images in [0, 1] for latents z (eval mode: batch norm uses running statistics)."""
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True,
+                 draw: torch.Generator | None = None) -> torch.Tensor:
+        """Images in [0, 1] for latents z (and labels, for conditional families), in eval mode (batch norm
+        uses running statistics).
+
+        With ``draw`` (a random generator) a family with a Bernoulli likelihood (the VAE) returns binary
+        draws from the pixel distribution instead of its means (seed 002, Figs. 2-5)."""
+        if self.conditional and labels is None:
+            raise GanforgeError(f"model family {self.cfg.family!r} is conditional: sampling needs labels")
+        if draw is not None and self.likelihood != "bernoulli":
+            raise GanforgeError(f"model family {self.cfg.family!r} has no pixel likelihood to draw from")
         g = self.sampler(use_ema)
         was_training = g.training
         g.eval()
         try:
-            return self.to_unit(g(z).float()).clamp(0.0, 1.0)
+            x = self.to_unit(self.run_generator(g, z, labels).float()).clamp(0.0, 1.0)
         finally:
             g.train(was_training)
+        return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
 
 
 def ema_with_warmup(decay: float):

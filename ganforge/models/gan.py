@@ -12,7 +12,7 @@ import torch
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..losses.heuristics import instance_noise_std, real_targets, soft_label_d_loss
-from ..nets import DISCRIMINATORS, GENERATORS, build_net, make_args
+from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
 from ..nets.tweaks import apply_spectral_norm, freeze_first_layers
 from .base import Batch, FAMILIES, Family
 
@@ -23,10 +23,8 @@ class GAN(Family):
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
-        g_opts = {k: v for k, v in cfg.generator.items() if k != "name"}
-        d_opts = {k: v for k, v in cfg.discriminator.items() if k != "name"}
-        self.G = build_net(GENERATORS, cfg.generator["name"], shape, g_opts)
-        self.D = build_net(DISCRIMINATORS, cfg.discriminator["name"], shape, d_opts)
+        self.G = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
+        self.D = build_from_spec(DISCRIMINATORS, cfg.discriminator, shape, "discriminator")
         if cfg.spectral_norm:
             apply_spectral_norm(self.D)
         freeze_first_layers(self.D, cfg.freeze_d_layers)
@@ -36,7 +34,6 @@ class GAN(Family):
         self.use_targets = cfg.label_smoothing > 0 or cfg.noisy_labels
         if self.use_targets and not self.loss.outputs_are_logits:
             raise GanforgeError(f"label smoothing and noisy labels need a logit loss, not {cfg.loss!r}")
-        self.step = 0  # set by the training loop; drives the instance-noise schedule
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         std = instance_noise_std(self.cfg.instance_noise, self.cfg.instance_noise_steps, self.step)

@@ -81,3 +81,10 @@ def build_net(registry: Registry, name: str, shape: NetShape, values: Mapping[st
     """Construct the network ``name`` from ``registry`` for ``shape`` with options ``values``."""
     cls = registry.get(name)
     return cls(shape, make_args(cls, values))
+
+
+def build_from_spec(registry: Registry, spec: Mapping[str, Any], shape: NetShape, key: str) -> nn.Module:
+    """Build from a config section ``{name: ..., option: value, ...}`` found at ``model.<key>``."""
+    if "name" not in spec:
+        raise GanforgeError(f"config model.{key} needs a 'name' (one of: {', '.join(registry.names())})")
+    return build_net(registry, spec["name"], shape, {k: v for k, v in spec.items() if k != "name"})

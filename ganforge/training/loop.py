@@ -25,6 +25,7 @@ from ..data import load_dataset
 from ..errors import GanforgeError
 from ..fileio import atomic_path
 from ..models import FAMILIES
+from ..models.base import Batch
 from ..nets import NetShape
 from ..plots import plot_curves
 from ..runs import RunDir
@@ -90,9 +91,8 @@ class Trainer:
             torch.manual_seed(cfg.seed + 1 + self.env.rank)  # each rank draws its own noise
         self.step = self._restore() if resume else self._start_fresh()
         self._wrap_networks()
-        grid_gen = torch.Generator().manual_seed(cfg.seed + GRID_SEED_OFFSET)
-        self.fixed_z = self.family.sample_latent(cfg.grid_size, grid_gen, device="cpu").to(self.device)
-        self.fixed_labels = (torch.arange(cfg.grid_size, device=self.device) % max(1, self.shape.num_classes))
+        self.grid_cols, self.fixed_z, self.fixed_labels = self._grid_inputs()
+        self._heldout = None
 
     # ------------------------------------------------------------------ set-up
     def _start_fresh(self) -> int:
@@ -133,6 +133,18 @@ class Trainer:
                     module = w(module)
                 return module
             self.family.wrap(wrap)
+
+    def _grid_inputs(self) -> tuple[int, torch.Tensor, torch.Tensor | None]:
+        """Fixed latents for the progress grids: a square grid, or for conditional models one row per
+        class where each column keeps its z (so a column is also a class sweep, seed 000 Fig. 3)."""
+        gen = torch.Generator().manual_seed(self.cfg.seed + GRID_SEED_OFFSET)
+        cols = int(math.ceil(math.sqrt(self.cfg.grid_size)))
+        if not self.family.conditional:
+            return cols, self.family.sample_latent(self.cfg.grid_size, gen, device="cpu").to(self.device), None
+        k = self.shape.num_classes
+        z = self.family.sample_latent(cols, gen, device="cpu").repeat(k, 1)
+        labels = torch.arange(k).repeat_interleave(cols)
+        return cols, z.to(self.device), labels.to(self.device)
 
     # ------------------------------------------------------------------ one step
     def train_step(self) -> dict[str, torch.Tensor]:
@@ -179,10 +191,9 @@ class Trainer:
     def save_grid(self) -> None:
         from torchvision.utils import save_image
 
-        labels = self.fixed_labels if self.family.conditional else None
-        images = self.family.generate(self.fixed_z, labels)
+        images = self.family.generate(self.fixed_z, self.fixed_labels)
         with atomic_path(self.run.grid_path(self.step)) as tmp:
-            save_image(images.cpu(), tmp, nrow=int(math.ceil(math.sqrt(len(images)))), padding=2)
+            save_image(images.cpu(), tmp, nrow=self.grid_cols, padding=2)
         plot_curves(self.run.read_log(), self.run.curves_path)
 
     def log_metrics(self) -> None:
@@ -202,7 +213,20 @@ class Trainer:
                             for i in range(0, len(z), 500)])
         with torch.random.fork_rng(devices=[]):  # building the classifier draws from the global RNG
             values = training_metrics(images, reference_for(self.cfg.data), self.cfg.data_root)
+            values.update(self.family.heldout_stats(self._heldout_batches()))
         self.run.append_log({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
+
+    def _heldout_batches(self, size: int = 500):
+        """The test split of the training dataset as :class:`Batch` es in the family's range (loaded once)."""
+        from ..evaluate import reference_for
+
+        if self._heldout is None:
+            self._heldout = prepare(load_dataset(reference_for(self.cfg.data), self.cfg.data_root),
+                                    self.cfg.image_size)
+        data = self._heldout
+        for start in range(0, len(data), size):
+            images = self.family.from_uint8(data.images[start:start + size].to(self.device))
+            yield Batch(images, data.labels[start:start + size].to(self.device))
 
     def _log(self, meter: Meter, window_steps: int, elapsed: float, bar) -> None:
         means = meter.means()
