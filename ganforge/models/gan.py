@@ -1,13 +1,17 @@
 """Unconditional GAN family: a generator, a discriminator and a registered adversarial loss.
 
 Goodfellow et al. 2014, Algorithm 1: the loop calls ``d_step`` k times (fresh real batch and fresh z each
-time) and then ``g_step`` once. Losses work on logits (see ``ganforge.losses``).
+time) and then ``g_step`` once. Losses work on logits (see ``ganforge.losses``). The conditional families
+(``ganforge.models.conditional``) reuse both steps through four small hooks: which labels fakes get, how
+D is called, an auxiliary loss on D's extra outputs, and which network kinds fit.
 """
 from __future__ import annotations
 
 import contextlib
+from typing import Optional
 
 import torch
+from torch import nn
 
 from ..errors import GanforgeError
 from ..losses import LOSSES
@@ -21,10 +25,14 @@ from .base import Batch, FAMILIES, Family
 class GAN(Family):
     """G: z -> x, D: x -> logit, trained with ``cfg.loss``."""
 
+    #: the discriminator kind this family calls (see ``ganforge.nets.base.Discriminator``)
+    d_kind = "plain"
+
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
         self.G = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         self.D = build_from_spec(DISCRIMINATORS, cfg.discriminator, shape, "discriminator")
+        self._check_nets(cfg)
         if cfg.spectral_norm:
             apply_spectral_norm(self.D)
         freeze_first_layers(self.D, cfg.freeze_d_layers)
@@ -35,6 +43,33 @@ class GAN(Family):
         if self.use_targets and not self.loss.outputs_are_logits:
             raise GanforgeError(f"label smoothing and noisy labels need a logit loss, not {cfg.loss!r}")
 
+    def _check_nets(self, cfg) -> None:
+        if self.G.takes_labels != self.conditional:
+            need = "a conditional" if self.conditional else "an unconditional"
+            raise GanforgeError(f"model.generator {cfg.generator['name']!r} does not fit family {cfg.family!r} "
+                                f"(it needs {need} generator)")
+        if self.D.kind != self.d_kind:
+            raise GanforgeError(f"model.discriminator {cfg.discriminator['name']!r} is a {self.D.kind} "
+                                f"discriminator; family {cfg.family!r} needs a {self.d_kind} one")
+
+    # ---- hooks the conditional families override
+    def fake_labels(self, n: int, device: torch.device) -> Optional[torch.Tensor]:
+        """Labels the generator is asked for in a training step (none for an unconditional GAN)."""
+        return None
+
+    def discriminate(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, object]:
+        """D's logit (N,) for images x, and any extra output for :meth:`aux_loss`."""
+        return self.net("d")(x), None
+
+    def aux_loss(self, extra: object, labels: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """An extra loss on D's extra outputs (ACGAN's class loss); none here."""
+        return None
+
+    def critic(self, labels: Optional[torch.Tensor]) -> nn.Module:
+        """D as a one-argument network for gradient penalties."""
+        return self.net("d")
+
+    # ---- the two updates
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         std = instance_noise_std(self.cfg.instance_noise, self.cfg.instance_noise_steps, self.step)
         return x + std * torch.randn_like(x) if std > 0 else x
@@ -45,20 +80,29 @@ class GAN(Family):
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         self.G.init_output_bias(mean_image)
 
-    def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
-        n = batch.images.shape[0]
-        with torch.no_grad(), self.autocast():
-            fake = self.net("g")(self.sample_latent(n))
-        with self.autocast():
-            real_out = self.net("d")(self._noisy(batch.images)).float()
-            fake_out = self.net("d")(self._noisy(fake)).float()
+    def _adversarial_d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         if self.use_targets:
-            targets = real_targets(n, self.cfg.label_smoothing, self.cfg.noisy_labels, real_out.device)
-            loss = soft_label_d_loss(real_out, fake_out, targets)
-        else:
-            loss = self.loss.d_loss(real_out, fake_out)
+            targets = real_targets(real_out.shape[0], self.cfg.label_smoothing, self.cfg.noisy_labels,
+                                   real_out.device)
+            return soft_label_d_loss(real_out, fake_out, targets)
+        return self.loss.d_loss(real_out, fake_out)
+
+    def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        n, real_labels = batch.images.shape[0], batch.labels
+        labels = self.fake_labels(n, batch.images.device)
+        with torch.no_grad(), self.autocast():
+            fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
+        with self.autocast():
+            real_out, real_extra = self.discriminate(self._noisy(batch.images), real_labels)
+            fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
+        real_out, fake_out = real_out.float(), fake_out.float()
+        loss = self._adversarial_d_loss(real_out, fake_out)
         stats = {}
-        penalty = self.loss.penalty(self.net("d"), batch.images, fake)  # in fp32, outside autocast
+        aux = self.aux_loss(real_extra, real_labels)
+        if aux is not None:  # ACGAN: D learns the class of real and fake images (Odena et al. 2017, L_C)
+            loss = loss + aux + self.aux_loss(fake_extra, labels)
+            stats["loss_aux_d"] = aux.detach()
+        penalty = self.loss.penalty(self.critic(real_labels), batch.images, fake)  # fp32, outside autocast
         if penalty is not None:
             loss = loss + penalty
             stats["penalty"] = penalty.detach()
@@ -72,6 +116,7 @@ class GAN(Family):
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
+        labels = self.fake_labels(n, batch.images.device)
         trainable = [p for p in self.D.parameters() if p.requires_grad]  # frozen layers stay frozen
         if not self.distributed:  # D's weight gradients are not needed for the G update
             for p in trainable:
@@ -79,15 +124,21 @@ class GAN(Family):
         # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
         no_sync = getattr(self.net("d"), "no_sync", None)
         skip_d_sync = no_sync() if no_sync is not None else contextlib.nullcontext()
+        stats = {}
         try:
             with skip_d_sync:
                 with self.autocast():
-                    fake_out = self.net("d")(self._noisy(self.net("g")(self.sample_latent(n)))).float()
-                loss = self.loss.g_loss(fake_out)
+                    fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
+                    fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
+                loss = self.loss.g_loss(fake_out.float())
+                aux = self.aux_loss(fake_extra, labels)
+                if aux is not None:
+                    loss = loss + aux
+                    stats["loss_aux_g"] = aux.detach()
                 opts["g"].zero_grad(set_to_none=True)
                 loss.backward()
             opts["g"].step()
         finally:
             for p in trainable:
                 p.requires_grad_(True)
-        return {"loss_g": loss.detach()}
+        return {"loss_g": loss.detach(), **stats}

@@ -35,6 +35,8 @@ class Generator(nn.Module):
     """
 
     out_range: str = "pm1"
+    #: True for conditional generators, called as ``G(z, labels)`` with int64 labels (N,).
+    takes_labels: bool = False
 
     @dataclass
     class Args:
@@ -50,7 +52,14 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Maps images (N, C, H, W) in the generator's range to one logit per image (N,)."""
+    """Maps images (N, C, H, W) in the generator's range to one logit per image (N,).
+
+    ``kind`` says how it is called: ``"plain"`` ``D(x) -> (N,)``; ``"conditional"`` ``D(x, labels) -> (N,)``
+    (cGAN, projection); ``"auxiliary"`` ``D(x) -> ((N,), (N, K))``, a logit and class logits (ACGAN).
+    Model families check it, so a network used with the wrong family is a config error.
+    """
+
+    kind: str = "plain"
 
     @dataclass
     class Args:
