@@ -10,7 +10,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .fileio import atomic_path  # noqa: E402
 
-PANELS = (("losses", ("loss_d", "loss_g")), ("discriminator outputs", ("d_real", "d_fake")),
+PANELS = (("losses", ("loss_d", "loss_g", "loss_aux_d", "loss_aux_g", "loss_info")),
+          ("discriminator outputs", ("d_real", "d_fake")),
+          ("BEGAN control", ("k", "convergence")),
+          ("VAE terms", ("recon", "kl", "eval_test_elbo")),
           ("classifier metrics (eval_every)", ("eval_is", "eval_ddm", "eval_fd_logits")))
 
 

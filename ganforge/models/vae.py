@@ -1,0 +1,150 @@
+"""The variational autoencoder family ``vae`` (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
+
+As in seed 002 (section 1.6, Q1.10-1.12): an encoder gives the mean and log-variance of the diagonal
+Gaussian q(z|x); z is drawn by the reparameterisation trick z = mean + exp(logvar / 2) * eps, eps ~ N(0, I)
+(Kingma & Welling eq. 10 with L = 1); a decoder gives Bernoulli pixel probabilities; the loss is the
+negative ELBO (Kingma & Welling eq. 10, the KL in closed form from their appendix B)
+
+    ELBO(x) = sum_m [x_m log p_m + (1 - x_m) log(1 - p_m)] - 1/2 sum_d (mean_d^2 + exp(logvar_d) - logvar_d - 1)
+
+per example, averaged over the batch. The reconstruction term is computed from the decoder's logits with
+``binary_cross_entropy_with_logits`` (stable for any logit) on pixels in [0, 1] (grey levels act as soft
+targets, as in the seed's and Kingma & Welling's use of MNIST intensities).
+
+With the generic loop: ``trainable()`` is the whole autoencoder under the name "g" (one optimiser,
+``g_opt``), ``d_step`` does nothing, ``g_step`` does one ELBO update on the batch. ``self.G`` is the decoder,
+so sampling (and the EMA when enabled) use it; ``generate(..., draw=...)`` gives Bernoulli draws (seed 002,
+Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (seed 002, Fig. 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GanforgeError
+from ..nets import GENERATORS, build_from_spec
+from ..nets.vae import ENCODERS, Decoder, Encoder
+from .base import Batch, FAMILIES, Family
+
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mean + exp(logvar / 2) * eps with eps ~ N(0, I) (Kingma & Welling 2014, section 2.4); (N, D)."""
+    return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x | z) = sum over pixels of x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), per example (N,)."""
+    per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return -per_pixel.flatten(1).sum(1)
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) = 1/2 sum_d (mean^2 + exp(logvar) - logvar - 1), per example (N,)
+    (Kingma & Welling 2014, appendix B; seed 002, Q1.10)."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0).sum(1)
+
+
+@dataclass
+class ElboTerms:
+    """Per-example terms (N,): the ELBO = log_lik - kl."""
+
+    log_lik: torch.Tensor
+    kl: torch.Tensor
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        return self.log_lik - self.kl
+
+
+def elbo_terms(logits: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> ElboTerms:
+    """The one-sample ELBO estimate of each example, in fp32."""
+    return ElboTerms(bernoulli_log_likelihood(logits.float(), x.float()), gaussian_kl(mean.float(), logvar.float()))
+
+
+class Autoencoder(nn.Module):
+    """Encoder + decoder as one module (the one the optimiser and DDP see):
+    x (N, C, H, W) -> (decoder logits (N, C, H, W), mean (N, z_dim), log-variance (N, z_dim))."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, logvar = self.encoder(x)
+        return self.decoder.logits(reparameterise(mean, logvar)), mean, logvar
+
+
+@FAMILIES.register("vae")
+class VAE(Family):
+    """Variational autoencoder with a Bernoulli decoder and a N(0, I) prior; ``model.encoder`` and
+    ``model.generator`` (a registered decoder) name the networks, ``model.discriminator`` must be empty."""
+
+    likelihood = "bernoulli"
+    out_range = "01"
+
+    def __init__(self, cfg, shape) -> None:
+        super().__init__(cfg, shape)
+        _check_config(cfg)
+        decoder = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
+        if not isinstance(decoder, Decoder):
+            decoders = [n for n, c in GENERATORS.items() if issubclass(c, Decoder)]
+            raise GanforgeError(f"model.generator {cfg.generator['name']!r} is not a VAE decoder "
+                                f"(expected one of: {', '.join(decoders)})")
+        self.vae = Autoencoder(build_from_spec(ENCODERS, cfg.encoder, shape, "encoder"), decoder)
+
+    @property
+    def G(self) -> Decoder:
+        """The decoder: what sampling, grids and the EMA use."""
+        return self.vae.decoder
+
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"g": self.vae}
+
+    def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        return {}
+
+    def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        """One Adam/SGD step on the negative ELBO averaged over the batch."""
+        x = batch.images
+        with self.autocast():
+            logits, mean, logvar = self.net("g")(x)
+        terms = elbo_terms(logits, x, mean, logvar)
+        loss = -terms.elbo.mean()
+        opts["g"].zero_grad(set_to_none=True)
+        loss.backward()
+        opts["g"].step()
+        return {"loss_g": loss.detach(), "recon": -terms.log_lik.mean().detach(), "kl": terms.kl.mean().detach()}
+
+    @torch.no_grad()
+    def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Test-split ELBO per example (one reparameterised sample each) and its two terms, in eval mode."""
+        sums, count = torch.zeros(2, dtype=torch.float64), 0
+        was_training = self.vae.training
+        self.vae.eval()
+        try:
+            for batch in batches:
+                logits, mean, logvar = self.vae(batch.images)
+                terms = elbo_terms(logits, batch.images, mean, logvar)
+                sums += torch.stack([terms.log_lik.sum(), terms.kl.sum()]).double().cpu()
+                count += batch.images.shape[0]
+        finally:
+            self.vae.train(was_training)
+        if count == 0:
+            return {}
+        log_lik, kl = (sums / count).tolist()
+        return {"test_elbo": log_lik - kl, "test_recon": -log_lik, "test_kl": kl}
+
+
+def _check_config(cfg) -> None:
+    """The KL term assumes the N(0, I) prior, and a VAE has no discriminator."""
+    if cfg.z_dist != "normal" or cfg.z_scale != 1.0:
+        raise GanforgeError(f"family 'vae' has the prior N(0, I): expected model.z_dist 'normal' and "
+                            f"z_scale 1 (got {cfg.z_dist!r}, {cfg.z_scale})")
+    if cfg.discriminator:
+        raise GanforgeError(f"family 'vae' has no discriminator: expected model.discriminator {{}} "
+                            f"(got {cfg.discriminator})")
