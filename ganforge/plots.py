@@ -12,7 +12,7 @@ from .fileio import atomic_path  # noqa: E402
 
 PANELS = (("losses", ("loss_d", "loss_g", "loss_aux_d", "loss_aux_g", "loss_info")),
           ("discriminator outputs", ("d_real", "d_fake")),
-          ("BEGAN control", ("k", "convergence")),
+          ("BEGAN equilibrium", ("k", "convergence", "recon_real", "recon_fake")),
           ("VAE terms", ("recon", "kl", "eval_test_elbo")),
           ("classifier metrics (eval_every)", ("eval_is", "eval_ddm", "eval_fd_logits")))
 

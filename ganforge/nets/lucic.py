@@ -31,12 +31,12 @@ from .layers import init_normal_
 _BN_EPS = 1e-3  # tf.contrib.layers.batch_norm epsilon in compare_gan
 
 
-def _check_size(net: str, shape: NetShape) -> None:
+def check_28px(net: str, shape: NetShape) -> None:
     if shape.image_size != 28:
         raise GanforgeError(f"{net} supports image_size 28 only, got {shape.image_size}")
 
 
-def _bn(kind: type[nn.Module], n: int, on: bool) -> nn.Module:
+def batchnorm_or_identity(kind: type[nn.Module], n: int, on: bool) -> nn.Module:
     return kind(n, eps=_BN_EPS) if on else nn.Identity()
 
 
@@ -52,19 +52,19 @@ class LucicGenerator(Generator):
 
     def __init__(self, shape: NetShape, args: "LucicGenerator.Args") -> None:
         super().__init__(shape, args)
-        _check_size("lucic-g", shape)
+        check_28px("lucic-g", shape)
         bn = args.batchnorm
         self.fc = nn.Sequential(
             nn.Linear(shape.z_dim, 1024),  # (N, 1024)
-            _bn(nn.BatchNorm1d, 1024, bn),
+            batchnorm_or_identity(nn.BatchNorm1d, 1024, bn),
             nn.ReLU(),
             nn.Linear(1024, 128 * 7 * 7),  # (N, 6272)
-            _bn(nn.BatchNorm1d, 128 * 7 * 7, bn),
+            batchnorm_or_identity(nn.BatchNorm1d, 128 * 7 * 7, bn),
             nn.ReLU(),
         )
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(128, 64, 4, 2, 1),  # (N, 64, 14, 14)
-            _bn(nn.BatchNorm2d, 64, bn),
+            batchnorm_or_identity(nn.BatchNorm2d, 64, bn),
             nn.ReLU(),
             nn.ConvTranspose2d(64, shape.channels, 4, 2, 1),  # (N, C, 28, 28)
             nn.Sigmoid(),
@@ -86,17 +86,17 @@ class LucicDiscriminator(Discriminator):
 
     def __init__(self, shape: NetShape, args: "LucicDiscriminator.Args") -> None:
         super().__init__(shape, args)
-        _check_size("lucic-d", shape)
+        check_28px("lucic-d", shape)
         bn = args.batchnorm
         self.net = nn.Sequential(
             nn.Conv2d(shape.channels, 64, 4, 2, 1),  # (N, 64, 14, 14)
             nn.LeakyReLU(0.2),
             nn.Conv2d(64, 128, 4, 2, 1),  # (N, 128, 7, 7)
-            _bn(nn.BatchNorm2d, 128, bn),
+            batchnorm_or_identity(nn.BatchNorm2d, 128, bn),
             nn.LeakyReLU(0.2),
             nn.Flatten(),  # (N, 6272)
             nn.Linear(128 * 7 * 7, 1024),  # (N, 1024)
-            _bn(nn.BatchNorm1d, 1024, bn),
+            batchnorm_or_identity(nn.BatchNorm1d, 1024, bn),
             nn.LeakyReLU(0.2),
             nn.Linear(1024, 1),  # (N, 1)
         )
