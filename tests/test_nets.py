@@ -22,10 +22,38 @@ SUPPORTED = {
     "dcgan-d": (28, 32, 64),
     "lucic-g": (28,),
     "lucic-d": (28,),
+    "cdcgan-g": (28, 32, 64),
+    "cdcgan-d": (28, 32, 64),
+    "projection-d": (28, 32, 64),
+    "acgan-d": (28, 32, 64),
+    "vae-mlp-dec": (28, 32, 64),
+    "lucic-vae-dec": (28,),
+    "mlp-g": (28, 32),
+    "mlp-d": (28, 32),
 }
-UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8}
+UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
+               "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32}
 Z_DIM = 24
 N = 4
+K = 10  # classes, for the conditional networks
+
+
+def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    return g(z, torch.arange(len(z)) % K) if g.takes_labels else g(z)
+
+
+def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary), and a scalar
+    touching every output head (to check that every parameter gets a gradient)."""
+    if d.kind == "conditional":
+        out = d(x, torch.arange(len(x)) % K)
+        return out, out.sum()
+    if d.kind == "auxiliary":
+        logit, classes = d(x)
+        assert classes.shape == (len(x), K)
+        return logit, logit.sum() + (classes * torch.randn_like(classes)).sum()
+    out = d(x)
+    return out, out.sum()
 
 
 def _cases(registry):
@@ -46,9 +74,9 @@ def test_every_registered_net_has_a_size_table():
 @pytest.mark.parametrize("name,size,channels", _cases(GENERATORS))
 def test_generator_contract(name, size, channels):
     torch.manual_seed(0)
-    g = build_net(GENERATORS, name, NetShape(channels, size, Z_DIM), {})
+    g = build_net(GENERATORS, name, NetShape(channels, size, Z_DIM, K), {})
     z = 3 * torch.randn(N, Z_DIM)
-    x = g(z)
+    x = call_g(g, z)
     assert x.shape == (N, channels, size, size)
     assert torch.isfinite(x).all()
     assert g.out_range in ("01", "pm1")
@@ -63,12 +91,12 @@ def test_generator_contract(name, size, channels):
 @pytest.mark.parametrize("name,size,channels", _cases(DISCRIMINATORS))
 def test_discriminator_contract(name, size, channels):
     torch.manual_seed(0)
-    d = build_net(DISCRIMINATORS, name, NetShape(channels, size, Z_DIM), {})
+    d = build_net(DISCRIMINATORS, name, NetShape(channels, size, Z_DIM, K), {})
     x = (torch.rand(N, channels, size, size) * 2 - 1).requires_grad_()
-    out = d(x)
+    out, total = call_d(d, x)
     assert out.shape == (N,)
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
-    out.sum().backward()
+    total.backward()
     _assert_finite_grads(d)
     assert x.grad is not None and torch.isfinite(x.grad).all()  # gradient penalties need d out / d x
 
@@ -76,11 +104,14 @@ def test_discriminator_contract(name, size, channels):
 def test_discriminators_return_logits_not_probabilities():
     # a final sigmoid would squash a large-scaled last layer into [0, 1]
     for name in DISCRIMINATORS.names():
-        d = build_net(DISCRIMINATORS, name, NetShape(1, 28, Z_DIM), {}).eval()
-        last = [m for m in d.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
+        d = build_net(DISCRIMINATORS, name, NetShape(1, 28, Z_DIM, K), {}).eval()
         with torch.no_grad():
-            last.weight.mul_(1e4)
-            out = d(torch.rand(8, 1, 28, 28))
+            layers = [m for m in d.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+            heads = [m for m in layers if isinstance(m, nn.Linear) and m.out_features == 1]  # ACGAN's logit
+            for m in {id(x): x for x in layers[-1:] + heads}.values():
+                m.weight.mul_(1e4)
+            # large inputs too: small-init maxout stacks (goodfellow-conv-d) barely respond to [0, 1] images
+            out, _ = call_d(d, 100 * torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
         assert (out < 0).any() or (out > 1).any(), name
 
 
@@ -96,7 +127,7 @@ def test_make_args_rejects_unknown_option(name):
 def test_unsupported_size_raises(name, size):
     registry = GENERATORS if name in GENERATORS else DISCRIMINATORS
     with pytest.raises(GanforgeError, match=str(size)):
-        build_net(registry, name, NetShape(1, size, Z_DIM), {})
+        build_net(registry, name, NetShape(1, size, Z_DIM, K), {})
 
 
 def test_options_take_effect():
