@@ -12,6 +12,9 @@ Both are flattened to 784-d float in [0, 1]. Timed:
 * Nearest neighbours: ``nearest_neighbour_distances(train, test, k=1)`` in 784-d pixels.
 * FID and KID on random 2048-d Gaussian features of ``--n`` points each (Inception features have that
   shape; extracting them is not timed here). KID uses its defaults (100 subsets of 1,000).
+* Inception images/s: ganforge's ``inception`` extractor (resize to 299, pool_3) on the first
+  ``--inception-n`` real test images (default 200), batches of 50, after a 10-image warm-up. Needs the
+  weights in the cache (``ganforge fetch inception``); without them the row is skipped and says why.
 
     .venv/bin/python benchmarks/metrics_speed.py              # n = 10,000
     .venv/bin/python benchmarks/metrics_speed.py --n 2000 --only parzen,ddm
@@ -29,7 +32,7 @@ import torch
 from ganforge import metrics as M
 from ganforge.data import load_dataset
 
-ALL = ("parzen", "ddm", "prdc", "nn", "fid", "kid")
+ALL = ("parzen", "ddm", "prdc", "nn", "fid", "kid", "inception")
 
 
 def flat(spec: str, n: int) -> np.ndarray:
@@ -43,10 +46,27 @@ def timed(fn):
     return time.perf_counter() - start, value
 
 
+def inception_row(n: int) -> tuple[tuple[str, float, str] | None, str]:
+    """Time ganforge's Inception extractor on ``n`` real images; (row, "") or (None, why it was skipped)."""
+    from ganforge.errors import GanforgeError
+    from ganforge.features import extract
+    from ganforge.features.inception import InceptionFeatures
+
+    try:
+        extractor = InceptionFeatures()
+    except GanforgeError as exc:
+        return None, f"Inception images/s skipped: {exc}"
+    images = load_dataset(f"fashion-mnist:test[:{n}]").images
+    extract(extractor, images[:10], batch_size=10)  # warm-up: the first TorchScript calls optimise the graph
+    t, feats = timed(lambda: extract(extractor, images, batch_size=50))
+    return (f"Inception images/s ({n} images, 299 px)", t, f"{n / t:.1f} images/s, features {feats.shape}"), ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="images per side (default 10000)")
     parser.add_argument("--chunk", type=int, default=1024, help="rows per distance block (default 1024)")
+    parser.add_argument("--inception-n", type=int, default=200, help="images for the Inception row (default 200)")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma list out of {','.join(ALL)}")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -82,10 +102,17 @@ def main() -> None:
         if "kid" in only:
             t, v = timed(lambda: M.kid(f1, f2))
             rows.append(("KID (100 x 1000), random 2048-d", t, f"{v[0]:.5f} +- {v[1]:.5f}"))
-    width = max(len(r[0]) for r in rows)
+    skipped = []
+    if "inception" in only:
+        row, why = inception_row(args.inception_n)
+        rows.extend([row] if row else [])
+        skipped.extend([why] if why else [])
+    width = max([len(r[0]) for r in rows] + [6])
     print(f"{'metric':<{width}}  {'seconds':>8}  value")
     for name, seconds, value in rows:
         print(f"{name:<{width}}  {seconds:8.2f}  {value}")
+    for line in skipped:
+        print(line)
 
 
 if __name__ == "__main__":

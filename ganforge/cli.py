@@ -122,8 +122,8 @@ def cmd_experiment(args) -> None:
 
     options = ExperimentOptions(args.dataset, args.out, check_metric_names(args.metrics), args.features, args.n,
                                 args.seed, args.data_root)
-    record = run_experiment(args.name, options)
-    print(f"{args.name} written to {record.get('written', args.out)}")
+    written = run_experiment(args.name, options).get("written", args.out)
+    print(f"{args.name} written to {', '.join(map(str, written)) if isinstance(written, list) else written}")
 
 
 def cmd_fetch(args) -> None:

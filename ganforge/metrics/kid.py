@@ -23,12 +23,17 @@ from ..errors import GanforgeError
 from .pairwise import as_pair, check_count
 
 
+def _cubic(k: np.ndarray) -> np.ndarray:
+    """k^3 in place as two multiplications (numpy's float ** 3 goes through pow: about 6x slower)."""
+    square = k * k
+    k *= square
+    return k
+
+
 def polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 between equal-sized float64 sets ``x`` and ``y`` (m, d) with (x.y/d + 1)^3."""
     m, d = x.shape
-    kxx = (x @ x.T / d + 1.0) ** 3
-    kyy = (y @ y.T / d + 1.0) ** 3
-    kxy = (x @ y.T / d + 1.0) ** 3
+    kxx, kyy, kxy = (_cubic(a @ b.T / d + 1.0) for a, b in ((x, x), (y, y), (x, y)))
     off_xx = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
     off_yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
     return float(off_xx + off_yy - 2.0 * kxy.mean())
