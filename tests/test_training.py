@@ -145,8 +145,12 @@ def test_load_and_sample_are_deterministic_and_batch_size_free(tmp_path):
 @needs_fashion
 @pytest.mark.parametrize("preset", __import__("ganforge.config", fromlist=["preset_names"]).preset_names())
 def test_every_preset_trains_two_steps(tmp_path, preset):
-    """One contract test over the preset registry: each trains, logs finite losses and samples its geometry."""
-    ganforge.train(preset, tmp_path / "r", steps=2, **{**TINY, "batch_size": 8, "eval_every": 0})
+    """One contract test over the preset registry: each trains through the CLI, logs finite losses and samples
+    its geometry."""
+    from ganforge.cli import main
+
+    overrides = [f"{k}={v}" for k, v in {**TINY, "batch_size": 8, "eval_every": 0, "steps": 2}.items()]
+    assert main(["train", preset, "--out", str(tmp_path / "r"), *overrides]) == 0
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
     for r in log:  # every family logs at least one loss (GANs loss_d and loss_g, the VAE loss_g = -ELBO)
