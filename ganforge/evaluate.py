@@ -4,26 +4,28 @@
 uint8 images, or a run directory, which is sampled); ``evaluate_run(run)`` scores a run's latest
 checkpoint against its dataset's test split and writes ``RUN/eval/step-<step>.json``. Every result carries
 a ``protocol`` object naming everything that produced it: inputs, sizes, seed, extractor and its weights'
-sha1, preprocessing and the ganforge version. Metrics are registered wrappers over ``ganforge.metrics``.
+sha1, preprocessing and the ganforge version. Metrics are registered wrappers over ``ganforge.metrics``
+(in :mod:`ganforge.evaluate_metrics`); what they leave besides numbers (class histograms, the
+nearest-neighbour panel) goes into the run's eval record and folder for ``ganforge report``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from . import __version__
 from . import metrics as M
-from .data import load_images
+from .data import load_images, parse_spec
 from .errors import GanforgeError
+from .evaluate_metrics import METRICS, Metric, register_metric  # noqa: F401  (re-exported)
+from .evaluate_panel import write_png
 from .features import FEATURES, extract
 from .fileio import atomic_path, cache_dir, write_json
-from .registry import Registry
 
 PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_corners=False, as pytorch-fid); "
                            "TF input range [-1, 0.9921875]",
@@ -33,106 +35,73 @@ PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_cor
 
 
 @dataclass(frozen=True)
-class Metric:
-    """A registered metric: ``fn(real, fake, ctx) -> {name: value}`` and its default features.
+class Side:
+    """One loaded input: uint8 (N, C, H, W) ``images``, its ``kind`` ("images" or "run at step ..."), the
+    class ``labels`` (N,) the images belong to or were generated for (None if unknown) and class names."""
 
-    ``ctx`` is a :class:`Context`: the reference spec and a way to get features of other splits of its
-    dataset (Parzen's validation set, the training set for memorisation checks).
-    """
-
-    fn: Callable[[np.ndarray, np.ndarray, "Context"], dict]
-    features: str
-    params: dict
-
-
-METRICS: Registry[Metric] = Registry("metric")
+    spec: str
+    images: torch.Tensor
+    kind: str
+    labels: torch.Tensor | None = None
+    class_names: list[str] | None = None
 
 
-def _register(name: str, features: str, **params):
-    def wrap(fn):
-        METRICS.register(name)(Metric(fn, features, params))
-        return fn
-    return wrap
+@dataclass
+class Extras:
+    """What metrics leave besides their numbers: JSON ``details`` and uint8 ``pictures`` (name, array)
+    per metric name; :func:`evaluate_run` writes both into the run's eval record and folder."""
 
-
-@_register("fid", "inception")
-def _fid(real, fake, ctx):
-    return {"fid": M.frechet_distance(real, fake)}
-
-
-@_register("kid", "inception", kernel="(x.y/d + 1)^3", subsets=100, subset_size="min(1000, n1, n2)", seed=0)
-def _kid(real, fake, ctx):
-    mean, std = M.kid(real, fake, subset_size=min(1000, len(real), len(fake)), subsets=100, seed=0)
-    return {"kid": mean, "kid_std": std}
-
-
-@_register("prdc", "inception", k_precision_recall=3, k_density_coverage=5)
-def _prdc(real, fake, ctx):
-    precision, recall = M.precision_recall(real, fake, k=3)
-    density, coverage = M.density_coverage(real, fake, k=5)
-    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
-
-
-@_register("ddm", "classifier", distance="||t-g||^2 / 2", equation="seed 004 eq. 3.4")
-def _ddm(real, fake, ctx):
-    return {"ddm": M.ddm(real, fake)}
-
-
-@_register("is", "classifier", splits=10, shuffle_seed=0)
-def _inception_score(real, fake, ctx):
-    """Inception Score of the generated side on the dataset classifier's logits."""
-    order = np.random.default_rng(0).permutation(len(fake))  # splits must not follow a class-sorted order
-    mean, std = M.inception_score(fake[order], splits=min(10, len(fake)))
-    return {"is": mean, "is_std": std}
-
-
-@_register("modes", "classifier", histogram="argmax of logits")
-def _mode_coverage(real, fake, ctx):
-    """Mode coverage: classes the classifier finds among generated images and KL(p_gen || p_real)."""
-    k = real.shape[1]
-    p_real = np.bincount(real.argmax(1), minlength=k) / len(real)
-    p_gen = np.bincount(fake.argmax(1), minlength=k) / len(fake)
-    hit = p_gen > 0
-    kl = float(np.sum(p_gen[hit] * np.log(p_gen[hit] / np.maximum(p_real[hit], 1e-12))))
-    return {"classes_hit": int(hit.sum()), "class_kl": kl}
+    details: dict[str, dict] = field(default_factory=dict)
+    pictures: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
 class Context:
+    """What a metric wrapper may use besides the two feature arrays (see :class:`Metric`).
+
+    The first four fields are all callers must give; ``generated`` (the second input), ``class_names``
+    (of the classifier's classes) and ``extras`` are filled in by :func:`score`.
+    """
+
     reference: str
     extractor: object
     data_root: str | None
     seed: int
+    generated: Side | None = None
+    class_names: list[str] | None = None
+    extras: Extras = field(default_factory=Extras)
+    _loaded: dict = field(default_factory=dict, init=False, repr=False)
 
     def dataset_split(self, split: str, what: str) -> str:
         if Path(self.reference).exists() or ":" not in self.reference:
             raise GanforgeError(f"{what} needs a DATASET:SPLIT reference (got {self.reference})")
         return f"{self.reference.split(':', 1)[0]}:{split}"
 
+    def images(self, spec: str) -> torch.Tensor:
+        """uint8 images of a dataset split (loaded once per context)."""
+        if spec not in self._loaded:
+            self._loaded[spec] = load_images(spec, self.data_root).images
+        return self._loaded[spec]
+
     def features(self, spec: str) -> np.ndarray:
-        images = load_images(spec, self.data_root).images
-        return cached_features(spec, "images", images, self.extractor, self.seed)
+        return cached_features(spec, "images", self.images(spec), self.extractor, self.seed)
+
+    def generated_labels(self, metric: str) -> torch.Tensor:
+        """The labels the generated images were made for; a user error when the input has none."""
+        if self.generated is None or self.generated.labels is None:
+            raise no_labels_error(metric, self.generated.spec if self.generated else "the generated input")
+        return self.generated.labels
+
+    def keep(self, metric: str, details: dict, picture: tuple[str, np.ndarray] | None = None) -> None:
+        """Leave JSON ``details`` and optionally a (name, uint8 array) picture for the eval record."""
+        self.extras.details[metric] = details
+        if picture is not None:
+            self.extras.pictures[metric] = picture
 
 
-@_register("parzen", "pixels", sigma_grid="numpy.logspace(-1, 0, 10)", valid="DATASET:valid[:1000]",
-           reference="Goodfellow et al. 2014, DESIGN.md section 4")
-def _parzen(real, fake, ctx):
-    """Parzen-window log-likelihood of the reference (test) images under the generated samples.
-
-    sigma maximises the mean log-likelihood of 1,000 held-out training images (the ``valid`` split);
-    the result is the test mean +- its standard error (std / sqrt(n)).
-    """
-    valid = ctx.features(ctx.dataset_split("valid[:1000]", "parzen"))
-    sigma = M.select_parzen_sigma(fake, valid)
-    ll = M.parzen_log_likelihood(fake, real, sigma)
-    return {"parzen": float(ll.mean()), "parzen_se": float(ll.std() / np.sqrt(len(ll))), "parzen_sigma": sigma}
-
-
-@_register("memorisation", "pixels", train="DATASET:train", distance="euclidean")
-def _memorisation(real, fake, ctx):
-    """Generated-to-train vs test-to-train nearest-neighbour distances (seed 004's memorisation check)."""
-    summary = M.memorisation_summary(fake, ctx.features(ctx.dataset_split("train", "memorisation")), real)
-    return {"nn_median_ratio": summary["median_ratio"], "nn_share_below_test_p1": summary["share_below_test_p1"]}
+def no_labels_error(metric: str, spec: str) -> GanforgeError:
+    return GanforgeError(f"{metric}: {spec} has no class labels (expected a conditional run, a labelled "
+                         "DATASET:SPLIT or an .npz with a 'labels' array)")
 
 
 def make_extractor(name: str, reference: str, data_root: str | None):
@@ -151,17 +120,34 @@ def make_extractor(name: str, reference: str, data_root: str | None):
 
 def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
     """uint8 (N, C, H, W) images of an input and its kind ("run" inputs are sampled, others subsampled)."""
-    path = Path(spec)
-    if (path / "config.json").is_file():
-        from .api import load
+    side = load_side(spec, n, seed, data_root)
+    return side.images, side.kind
 
-        model = load(path)
-        return model.sample(n, seed=seed), f"run at step {model.step} ({model.checkpoint.name})"
-    images = load_images(spec, data_root).images
+
+def load_side(spec: str, n: int, seed: int, data_root: str | None = None) -> Side:
+    """An input as a :class:`Side`: a run directory is sampled (a conditional one with balanced labels
+    ``i mod K``); an image set keeps a random ``n`` of its images (in order) and their labels."""
+    if (Path(spec) / "config.json").is_file():
+        return _sample_run(spec, n, seed)
+    data = load_images(spec, data_root)
+    images, labels = data.images, data.labels
     if len(images) > n:
-        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-        images = images[idx.sort().values]
-    return images, "images"
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        images, labels = images[idx], labels[idx]
+    labelled = data.num_classes > 0 and bool((labels >= 0).all())
+    return Side(spec, images, "images", labels if labelled else None, data.class_names)
+
+
+def _sample_run(spec: str, n: int, seed: int) -> Side:
+    from .api import load
+
+    model = load(spec)
+    kind = f"run at step {model.step} ({model.checkpoint.name})"
+    if not model.conditional:
+        return Side(spec, model.sample(n, seed=seed), kind)
+    labels = torch.arange(n) % model.num_classes
+    return Side(spec, model.sample(n, seed=seed, labels=labels), f"{kind}, labels i mod {model.num_classes}",
+                labels)
 
 
 def cached_features(spec: str, kind: str, images: torch.Tensor, extractor, seed: int) -> np.ndarray:
@@ -184,27 +170,43 @@ def cached_features(spec: str, kind: str, images: torch.Tensor, extractor, seed:
 def score(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
           n: int = 10_000, seed: int = 0, data_root: str | None = None) -> dict:
     """Metrics comparing ``input1`` (the reference) with ``input2``, plus their ``protocol``."""
-    names = metrics or ["fid", "kid"]
-    specs = {name: METRICS.get(name) for name in names}
+    return score_with_extras(input1, input2, metrics, features, n, seed, data_root)[0]
+
+
+def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
+                      n: int = 10_000, seed: int = 0, data_root: str | None = None) -> tuple[dict, Extras]:
+    """:func:`score` and the :class:`Extras` (details, pictures) its metrics left."""
+    specs = {name: METRICS.get(name) for name in metrics or ["fid", "kid"]}
     groups: dict[str, list[str]] = {}
     for name, spec in specs.items():
         groups.setdefault(features or spec.features, []).append(name)
-    sides = [load_input(s, n, seed, data_root) for s in (input1, input2)]
+    ref, gen = (load_side(s, n, seed, data_root) for s in (input1, input2))
+    for name, spec in specs.items():
+        if spec.needs_labels and gen.labels is None:
+            raise no_labels_error(name, input2)
     result: dict = {}
-    protocol = {"inputs": [input1, input2], "kinds": [k for _, k in sides], "n": [len(i) for i, _ in sides],
+    extras = Extras()
+    protocol = {"inputs": [input1, input2], "kinds": [ref.kind, gen.kind], "n": [len(ref.images), len(gen.images)],
                 "seed": seed, "ganforge_version": __version__, "features": {}, "metrics": {}}
     for feat_name, metric_names in groups.items():
         extractor = make_extractor(feat_name, input1, data_root)
-        feats = []
-        for spec, (images, kind) in zip((input1, input2), sides):
-            feats.append(cached_features(spec, kind, images, extractor, seed))
+        real, fake = (cached_features(s.spec, s.kind, s.images, extractor, seed) for s in (ref, gen))
         protocol["features"][feat_name] = {**extractor.protocol(),
                                            "preprocess": PREPROCESS.get(feat_name.split(":")[0], "")}
+        ctx = Context(input1, extractor, data_root, seed, gen, _class_names(ref, extractor), extras)
         for name in metric_names:
-            result.update(specs[name].fn(feats[0], feats[1], Context(input1, extractor, data_root, seed)))
+            result.update(specs[name].fn(real, fake, ctx))
             protocol["metrics"][name] = {"features": feat_name, **specs[name].params}
     result["protocol"] = protocol
-    return result
+    return result, extras
+
+
+def _class_names(reference: Side, extractor) -> list[str] | None:
+    """The reference's class names when the extractor is a classifier of the reference's dataset."""
+    dataset = getattr(extractor, "dataset", None)
+    if dataset is None or reference.kind != "images" or Path(reference.spec).exists():
+        return None
+    return reference.class_names if parse_spec(reference.spec)[0] == dataset else None
 
 
 def training_metrics(images: torch.Tensor, reference: str, data_root: str | None = None) -> dict:
@@ -229,21 +231,36 @@ def reference_for(run_data: str) -> str:
 
 def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: str | None = None,
                  n: int = 10_000, ref: str | None = None, seed: int = 0) -> tuple[dict, Path]:
-    """Score a run's latest checkpoint; writes and returns ``RUN/eval/step-<step>.json``."""
+    """Score a run's latest checkpoint; writes and returns ``RUN/eval/step-<step>.json``.
+
+    The record also keeps what the report shows beyond the numbers: ``details`` per metric (class
+    histograms, nearest-neighbour rows) and the pictures beside it (``step-<step>-neighbours.png``),
+    named in those details. The returned result holds the numbers and protocol only."""
     from .api import load
 
     model = load(run)
     reference = ref or reference_for(model.config.data)
-    result = score(reference, str(run), metrics, features, n, seed, model.config.data_root)
+    result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root)
     result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step)
     out = Path(run) / "eval" / f"step-{model.step:07d}.json"
-    write_json(out, merge_record(out, result))
+    record = {**result, "details": write_pictures(extras, out)} if extras.details else result
+    write_json(out, merge_record(out, record))
     return result, out
+
+
+def write_pictures(extras: Extras, record: Path) -> dict:
+    """Write each picture beside ``record`` as ``<record stem>-<name>.png``; the details, each naming its
+    picture file under ``picture``."""
+    details = {metric: dict(d) for metric, d in extras.details.items()}
+    for metric, (name, picture) in extras.pictures.items():
+        path = write_png(picture, record.with_name(f"{record.stem}-{name}.png"))
+        details.setdefault(metric, {})["picture"] = path.name
+    return details
 
 
 def merge_record(path: Path, result: dict) -> dict:
     """Add ``result`` to an existing record of the same checkpoint, inputs, n and seed (else replace it),
-    so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both."""
+    so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both (numbers, protocol and details)."""
     try:
         old = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
@@ -255,6 +272,9 @@ def merge_record(path: Path, result: dict) -> dict:
     merged["protocol"] = {**old["protocol"], **result["protocol"],
                           "features": {**old["protocol"]["features"], **result["protocol"]["features"]},
                           "metrics": {**old["protocol"]["metrics"], **result["protocol"]["metrics"]}}
+    details = {**old.get("details", {}), **result.get("details", {})}
+    if details:
+        merged["details"] = details
     return merged
 
 

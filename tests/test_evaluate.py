@@ -131,3 +131,181 @@ def test_eval_records_merge_metrics_of_the_same_checkpoint(tmp_path, monkeypatch
     assert {"fid", "precision", "coverage"} <= set(record) and set(record["protocol"]["metrics"]) == {"fid", "prdc"}
     _, out = evaluate.evaluate_run(tmp_path / "r", ["prdc"], "pixels", n=50)  # another protocol replaces it
     assert "fid" not in json.loads(out.read_text())
+
+
+# ---------------------------------------------------------------- evidence for the report, conditional accuracy
+
+def _distinct_pixel_images(seed: int, n: int) -> np.ndarray:
+    """uint8 (n, 2, 2, 1) images with four distinct pixel values: the "pixels" features then act as the
+    logits of a 4-class classifier whose class is the brightest pixel (no ties)."""
+    rng = np.random.default_rng(seed)
+    values = np.stack([rng.choice(256, 4, replace=False) for _ in range(n)]).astype(np.uint8)
+    return values.reshape(n, 2, 2, 1)
+
+
+def _brightest(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).argmax(1)
+
+
+def test_modes_keeps_both_class_histograms(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    real, fake = _distinct_pixel_images(1, 80), _distinct_pixel_images(2, 50)
+    fake[:20, 0, 0, 0] = 255  # push class 0 up in the generated set
+    np.savez(tmp_path / "real.npz", images=real)
+    np.savez(tmp_path / "fake.npz", images=fake)
+    result, extras = evaluate.score_with_extras(str(tmp_path / "real.npz"), str(tmp_path / "fake.npz"), ["modes"],
+                                                "pixels")
+    modes = extras.details["modes"]
+    assert modes["generated"] == [int((_brightest(fake) == c).sum()) for c in range(4)]
+    assert modes["reference"] == [int((_brightest(real) == c).sum()) for c in range(4)]
+    assert modes["classes"] == ["0", "1", "2", "3"] and result["classes_hit"] == 4
+    assert "details" not in result  # the printed result keeps its contract: numbers and protocol
+
+
+def test_modes_names_the_classes_when_it_can():
+    logits = np.eye(3)[[0, 0, 2, 1]]
+    ctx = evaluate.Context("x:test", None, None, 0, class_names=["<b>shoe</b>", "bag", "coat"])
+    evaluate.METRICS.get("modes").fn(logits, logits[:2], ctx)
+    assert ctx.extras.details["modes"] == {"classes": ["<b>shoe</b>", "bag", "coat"], "generated": [2, 0, 0],
+                                           "reference": [2, 1, 1]}
+    ctx = evaluate.Context("x:test", None, None, 0, class_names=["only", "two"])  # wrong count: indices
+    evaluate.METRICS.get("modes").fn(logits, logits, ctx)
+    assert ctx.extras.details["modes"]["classes"] == ["0", "1", "2"]
+
+
+def _brute_force_panel(gen: np.ndarray, train: np.ndarray, rows: int = 8, k: int = 5):
+    g = gen.reshape(len(gen), -1).astype(np.float64) / 255.0
+    t = train.reshape(len(train), -1).astype(np.float64) / 255.0
+    d = np.sqrt(((g[:, None, :] - t[None, :, :]) ** 2).sum(-1))  # every pair
+    order = np.argsort(d.min(1), kind="stable")[:rows]
+    return order, d
+
+
+def _perturbed_digits(tmp_path):
+    from ganforge.data import load_dataset
+
+    pytest.importorskip("sklearn")
+    train = load_dataset("digits:train").images.numpy()  # (1437, 1, 8, 8)
+    rng = np.random.default_rng(3)
+    near = train[rng.choice(len(train), 12, replace=False)].astype(int)
+    near = near + rng.integers(-1, 2, near.shape) * rng.integers(1, 40, (12, 1, 1, 1))  # 12 noise levels
+    noise = rng.integers(0, 256, (18, 1, 8, 8))
+    gen = np.clip(np.concatenate([noise, near]), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "gen.npz", images=gen.transpose(0, 2, 3, 1))
+    return gen, train
+
+
+def test_memorisation_panel_shows_the_true_nearest_training_images(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from ganforge.evaluate_panel import cell_origin
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    gen, train = _perturbed_digits(tmp_path)
+    _, extras = evaluate.score_with_extras("digits:test", str(tmp_path / "gen.npz"), ["memorisation"], "pixels")
+    order, d = _brute_force_panel(gen, train)
+    rows = extras.details["memorisation"]["rows"]
+    assert [r["generated"] for r in rows] == order.tolist()
+    assert all(r["generated"] >= 18 for r in rows[:8])  # the perturbed copies, not the noise
+    for r in rows:
+        dist = d[r["generated"]]
+        assert np.allclose(r["distances"], np.sort(dist)[:5], atol=1e-9)
+        assert np.allclose(dist[r["train"]], r["distances"], atol=1e-9)
+    details = evaluate.write_pictures(extras, tmp_path / "eval" / "step-0000004.json")
+    assert details["memorisation"]["picture"] == "step-0000004-neighbours.png"
+    picture = np.asarray(Image.open(tmp_path / "eval" / "step-0000004-neighbours.png"))
+    for i, r in enumerate(rows):  # each cell of the written picture is the image the row names
+        for c, image in enumerate([gen[r["generated"]]] + [train[t] for t in r["train"]]):
+            y, x = cell_origin(i, c, 8, 8)
+            assert np.array_equal(picture[y:y + 8, x:x + 8], image[0])
+
+
+def test_panel_search_without_a_known_order_matches_brute_force(tmp_path):
+    import torch
+
+    from ganforge.evaluate_panel import nearest_training_images
+
+    gen, train = _perturbed_digits(tmp_path)
+    found = nearest_training_images(torch.from_numpy(gen), torch.from_numpy(train), rows=6, k=3)
+    order, d = _brute_force_panel(gen, train, rows=6)
+    assert found.generated.tolist() == order.tolist() and found.train.shape == (6, 3)
+    assert np.allclose(found.distances, np.sort(d[order], axis=1)[:, :3], atol=1e-9)
+
+
+def test_cond_acc_scores_npz_labels_against_an_independent_count(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    images = _distinct_pixel_images(4, 120)
+    true = _brightest(images)
+    labels = np.where(np.arange(120) % 3 == 0, (true + 1) % 4, true)  # a third of them wrong
+    shuffled = np.random.default_rng(5).permutation(labels)
+    for name, lab in (("right", labels), ("shuffled", shuffled)):
+        np.savez(tmp_path / f"{name}.npz", images=images, labels=lab)
+        out = evaluate.score(str(tmp_path / "right.npz"), str(tmp_path / f"{name}.npz"), ["cond-acc"], "pixels")
+        assert out["cond_acc"] == pytest.approx(np.mean(true == lab), abs=1e-12)
+    assert out["protocol"]["metrics"]["cond-acc"]["features"] == "pixels"
+
+
+class _StubModel:
+    """Stands in for a trained (conditional) model: records the labels it is asked for."""
+
+    def __init__(self, conditional: bool, images: np.ndarray):
+        from pathlib import Path
+
+        self.conditional, self.num_classes, self.step = conditional, 4, 7
+        self.checkpoint, self.images, self.asked = Path("step-0000007.pt"), images, []
+
+    def sample(self, n, seed=0, labels=None):
+        import torch
+
+        self.asked.append(labels)
+        return torch.from_numpy(self.images[:n].transpose(0, 3, 1, 2).copy())
+
+
+def test_cond_acc_samples_a_conditional_run_with_balanced_labels(tmp_path, monkeypatch, capsys):
+    import ganforge.api
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    images = _distinct_pixel_images(6, 40)
+    np.savez(tmp_path / "ref.npz", images=images)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    stub = _StubModel(True, images)
+    monkeypatch.setattr(ganforge.api, "load", lambda path: stub)
+    out = evaluate.score(str(tmp_path / "ref.npz"), str(tmp_path / "run"), ["cond-acc"], "pixels", n=40)
+    assert stub.asked[0].tolist() == [i % 4 for i in range(40)]
+    assert out["cond_acc"] == pytest.approx(np.mean(_brightest(images) == np.arange(40) % 4), abs=1e-12)
+    assert "labels i mod 4" in out["protocol"]["kinds"][1]
+    stub.conditional = False  # an unconditional run has no labels: a one-line user error, no features computed
+    monkeypatch.setattr(evaluate, "extract", lambda *a: pytest.fail("features computed before the check"))
+    assert main(["score", str(tmp_path / "ref.npz"), str(tmp_path / "run"), "--metrics", "cond-acc",
+                 "--features", "pixels"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"cond-acc: {tmp_path / 'run'} has no class labels (expected a conditional run, a labelled "
+                        "DATASET:SPLIT or an .npz with a 'labels' array)") and "\n" not in err
+
+
+def test_cond_acc_without_labels_is_a_user_error(two_sets, capsys):
+    a, b, _, _ = two_sets
+    assert main(["score", str(a), str(b), "--metrics", "cond-acc", "--features", "pixels"]) == 2
+    assert f"cond-acc: {b} has no class labels" in capsys.readouterr().err
+
+
+def test_cond_acc_of_real_digits_is_the_classifier_accuracy(mnist5k_classifier, tmp_path, monkeypatch):
+    import torch
+
+    from ganforge.data import load_dataset
+    from ganforge.features import classifier as clf
+
+    cache, _ = mnist5k_classifier
+    monkeypatch.setenv("GANFORGE_CACHE", str(cache))
+    test = load_dataset("mnist-5k:test")
+    images, labels = test.images, test.labels.numpy()  # all 1,000: every class (the file is class-sorted)
+    model, _ = clf.load_classifier("mnist-5k")
+    with torch.no_grad():
+        predicted = model(images.float() / 255.0)[0].argmax(1).numpy()
+    shuffled = np.random.default_rng(0).permutation(labels)
+    for name, lab in (("true", labels), ("shuffled", shuffled)):
+        np.savez(tmp_path / f"{name}.npz", images=images.permute(0, 2, 3, 1).numpy(), labels=lab)
+        out = evaluate.score("mnist-5k:test", str(tmp_path / f"{name}.npz"), ["cond-acc"], n=1000)
+        assert out["cond_acc"] == pytest.approx(np.mean(predicted == lab), abs=1e-12)
+    assert np.mean(predicted == labels) > 0.9 and out["cond_acc"] < 0.2  # shuffled: about chance (0.1)

@@ -24,7 +24,7 @@ def test_exports_exactly():
     assert sorted(M.__all__) == sorted([
         "frechet_distance", "frechet_from_stats", "kid", "inception_score", "parzen_log_likelihood",
         "select_parzen_sigma", "ddm", "ddm_relative", "precision_recall", "density_coverage",
-        "nearest_neighbour_distances", "memorisation_summary"])
+        "nearest_neighbour_distances", "memorisation_summary", "conditional_accuracy"])
     for name in M.__all__:
         assert callable(getattr(M, name))
 
@@ -330,3 +330,27 @@ def test_validation_messages(call, message):
     with pytest.raises(GanforgeError, match=message) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------- conditional accuracy
+
+def test_conditional_accuracy_counts_argmax_hits():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(97, 6))
+    labels = rng.integers(0, 6, 97)
+    hits = sum(1 for row, y in zip(logits.tolist(), labels.tolist()) if max(range(6), key=row.__getitem__) == y)
+    assert M.conditional_accuracy(logits, labels) == pytest.approx(hits / 97, abs=1e-15)
+    # labels equal to each row's argmax score 1; torch inputs give the same
+    assert M.conditional_accuracy(torch.from_numpy(logits), torch.from_numpy(logits.argmax(1))) == 1.0
+    assert M.conditional_accuracy(logits, (logits.argmax(1) + 1) % 6) == 0.0
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([0, 1, 3]), "labels must lie in 0..2"),
+    (np.array([0, -1, 1]), "labels must lie in 0..2"),
+    (np.array([0, 1]), r"labels must be 3 integers shaped \(3,\)"),
+    (np.array([0.0, 1.0, 2.0]), "labels must be 3 integers"),
+])
+def test_conditional_accuracy_validation(labels, message):
+    with pytest.raises(GanforgeError, match=message):
+        M.conditional_accuracy(np.eye(3), labels)

@@ -5,6 +5,7 @@ Every function validates its inputs (2-D arrays with matching feature dimensions
 takes a ``chunk`` argument (rows per distance block) that changes memory use but not the result.
 See each module's docstring for the paper, equation and protocol it follows.
 """
+from .conditional import conditional_accuracy
 from .ddm import ddm, ddm_relative
 from .density_coverage import density_coverage
 from .frechet import frechet_distance, frechet_from_stats
@@ -27,4 +28,5 @@ __all__ = [
     "density_coverage",
     "nearest_neighbour_distances",
     "memorisation_summary",
+    "conditional_accuracy",
 ]

@@ -2,12 +2,13 @@
 
 Jinja2 with autoescaping renders it, so every string from a config, a log or a file name is escaped by
 default. With several runs it adds a comparison table ranking the runs by each metric of their latest
-evaluation record (as the thesis' Table 3.1) and overlaid generator-loss / metric curves.
+evaluation record (as the thesis' Table 3.1) and overlaid generator-loss / metric curves. Each run shows
+the evidence its eval records keep: the class histogram (``modes``) and the nearest-neighbour panel
+(``memorisation``), drawn by :mod:`.sections` and :mod:`.charts`.
 """
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 
@@ -17,10 +18,12 @@ from .. import __version__
 from ..errors import GanforgeError
 from ..fileio import write_text
 from ..runs import RunDir
+from .charts import overlay
+from .sections import histogram_section, panel_section
 
 # +1: higher is better, -1: lower is better. Metrics not listed are shown but not ranked.
 DIRECTIONS = {"fid": -1, "kid": -1, "ddm": -1, "class_kl": -1, "fd_logits": -1, "is": 1, "precision": 1,
-              "recall": 1, "density": 1, "coverage": 1, "parzen": 1, "classes_hit": 1}
+              "recall": 1, "density": 1, "coverage": 1, "parzen": 1, "classes_hit": 1, "cond_acc": 1}
 
 
 def _b64(path: Path) -> str | None:
@@ -34,9 +37,14 @@ def _evals(run: RunDir) -> list[dict]:
             record = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise GanforgeError(f"{path} is not valid JSON") from None
+        if not isinstance(record, dict):
+            raise GanforgeError(f"{path} is not an eval record (expected a JSON object)")
         values = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        out.append({"file": path.name, "metrics": values, "step": record.get("protocol", {}).get("step"),
-                    "protocol": json.dumps(record.get("protocol", {}), indent=2, sort_keys=True)})
+        details = record.get("details")
+        out.append({"file": path.name, "path": path, "metrics": values,
+                    "step": record.get("protocol", {}).get("step"),
+                    "protocol": json.dumps(record.get("protocol", {}), indent=2, sort_keys=True),
+                    "details": details if isinstance(details, dict) else {}})
     return out
 
 
@@ -51,7 +59,7 @@ def _run_context(path: Path) -> dict:
             "grid_name": grids[-1].name if grids else "", "grid_width": 360,
             "curves": _b64(run.curves_path), "evals": evals, "eval_keys": keys,
             "latest": evals[-1]["metrics"] if evals else {}, "eval_step": evals[-1]["step"] if evals else None,
-            "log": run.read_log()}
+            "log": run.read_log(), "histogram": histogram_section(evals), "panel": panel_section(evals)}
 
 
 def _rank(runs: list[dict]) -> list[str]:
@@ -66,32 +74,6 @@ def _rank(runs: list[dict]) -> list[str]:
     return names
 
 
-def _overlay(runs: list[dict]) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in ("loss_g", "eval_is", "eval_ddm") if any(k in row for r in runs for row in r["log"])]
-    if not keys:
-        return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        for run in runs:
-            points = [(row["step"], row[key]) for row in run["log"] if key in row]
-            if points:
-                ax.plot(*zip(*points), label=run["name"])
-        ax.set_title(key)
-        ax.set_xlabel("step")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def build_report(run_dirs: list[str | Path], out: str | Path) -> Path:
     """Write the HTML report of ``run_dirs`` to ``out`` (atomically) and return its path."""
     if not run_dirs:
@@ -101,7 +83,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> Path:
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True))
     html = env.get_template("template.html.j2").render(
         title=", ".join(r["name"] for r in runs), runs=runs, version=__version__,
-        metric_names=_rank(runs), overlay=_overlay(runs) if len(runs) > 1 else None,
+        metric_names=_rank(runs), overlay=overlay(runs) if len(runs) > 1 else None,
         directions="lower is better for fid, kid, ddm, class_kl, fd_logits; higher for the rest")
     out = Path(out)
     write_text(out, html)

@@ -1,0 +1,138 @@
+"""The metric registry of ``ganforge eval`` / ``score``: thin wrappers from features to named values.
+
+Each entry is ``fn(real, fake, ctx) -> {name: value}`` over the features of the reference (``real``) and
+generated (``fake``) sides, with the features it wants by default and the protocol parameters it records.
+The formulas live in :mod:`ganforge.metrics` (one module per metric, citing paper and equation); a wrapper
+only picks arguments, and may leave JSON details and a picture for the report with ``ctx.keep``.
+``ctx`` is an :class:`ganforge.evaluate.Context`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from . import metrics as M
+from .evaluate_panel import K, ROWS, compose, nearest_training_images
+from .features.pixels import PixelFeatures
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .evaluate import Context
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: ``fn(real, fake, ctx) -> {name: value}`` and its default features.
+
+    ``ctx`` is a :class:`~ganforge.evaluate.Context`: the reference spec, the generated side (images and
+    labels), a way to get features of other splits of the reference dataset (Parzen's validation set,
+    the training set for memorisation checks) and ``keep`` for details and pictures. ``needs_labels``:
+    the metric needs the labels the generated images were made for (checked before any features).
+    """
+
+    fn: Callable[[np.ndarray, np.ndarray, "Context"], dict]
+    features: str
+    params: dict
+    needs_labels: bool = False
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def register_metric(name: str, features: str, needs_labels: bool = False, **params):
+    """Decorator registering ``fn`` as metric ``name`` computed on ``features`` by default."""
+    def wrap(fn):
+        METRICS.register(name)(Metric(fn, features, params, needs_labels))
+        return fn
+    return wrap
+
+
+@register_metric("fid", "inception")
+def _fid(real, fake, ctx):
+    return {"fid": M.frechet_distance(real, fake)}
+
+
+@register_metric("kid", "inception", kernel="(x.y/d + 1)^3", subsets=100, subset_size="min(1000, n1, n2)",
+                 seed=0)
+def _kid(real, fake, ctx):
+    mean, std = M.kid(real, fake, subset_size=min(1000, len(real), len(fake)), subsets=100, seed=0)
+    return {"kid": mean, "kid_std": std}
+
+
+@register_metric("prdc", "inception", k_precision_recall=3, k_density_coverage=5)
+def _prdc(real, fake, ctx):
+    precision, recall = M.precision_recall(real, fake, k=3)
+    density, coverage = M.density_coverage(real, fake, k=5)
+    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+@register_metric("ddm", "classifier", distance="||t-g||^2 / 2", equation="seed 004 eq. 3.4")
+def _ddm(real, fake, ctx):
+    return {"ddm": M.ddm(real, fake)}
+
+
+@register_metric("is", "classifier", splits=10, shuffle_seed=0)
+def _inception_score(real, fake, ctx):
+    """Inception Score of the generated side on the dataset classifier's logits."""
+    order = np.random.default_rng(0).permutation(len(fake))  # splits must not follow a class-sorted order
+    mean, std = M.inception_score(fake[order], splits=min(10, len(fake)))
+    return {"is": mean, "is_std": std}
+
+
+@register_metric("modes", "classifier", histogram="argmax of logits")
+def _mode_coverage(real, fake, ctx):
+    """Mode coverage: classes the classifier finds among generated images and KL(p_gen || p_real).
+
+    Keeps both class histograms (counts per class, with the dataset's class names) for the report."""
+    k = real.shape[1]
+    counts_real, counts_gen = (np.bincount(x.argmax(1), minlength=k) for x in (real, fake))
+    p_real, p_gen = counts_real / len(real), counts_gen / len(fake)
+    hit = p_gen > 0
+    kl = float(np.sum(p_gen[hit] * np.log(p_gen[hit] / np.maximum(p_real[hit], 1e-12))))
+    names = ctx.class_names if ctx.class_names and len(ctx.class_names) == k else [str(c) for c in range(k)]
+    ctx.keep("modes", {"classes": list(names), "generated": counts_gen.tolist(),
+                       "reference": counts_real.tolist()})
+    return {"classes_hit": int(hit.sum()), "class_kl": kl}
+
+
+@register_metric("cond-acc", "classifier", needs_labels=True,
+                 labels="the labels the images were generated for (run: i mod K; .npz: its labels array)",
+                 reference="Odena et al. 2017 (ACGAN); Shmelkov et al. 2018 (GAN-test)")
+def _conditional_accuracy(real, fake, ctx):
+    """Share of generated images the dataset classifier labels as the class they were generated for."""
+    return {"cond_acc": M.conditional_accuracy(fake, ctx.generated_labels("cond-acc"))}
+
+
+@register_metric("parzen", "pixels", sigma_grid="numpy.logspace(-1, 0, 10)", valid="DATASET:valid[:1000]",
+                 reference="Goodfellow et al. 2014, DESIGN.md section 4")
+def _parzen(real, fake, ctx):
+    """Parzen-window log-likelihood of the reference (test) images under the generated samples.
+
+    sigma maximises the mean log-likelihood of 1,000 held-out training images (the ``valid`` split);
+    the result is the test mean +- its standard error (std / sqrt(n)).
+    """
+    valid = ctx.features(ctx.dataset_split("valid[:1000]", "parzen"))
+    sigma = M.select_parzen_sigma(fake, valid)
+    ll = M.parzen_log_likelihood(fake, real, sigma)
+    return {"parzen": float(ll.mean()), "parzen_se": float(ll.std() / np.sqrt(len(ll))), "parzen_sigma": sigma}
+
+
+@register_metric("memorisation", "pixels", train="DATASET:train", distance="euclidean",
+                 panel=f"the {ROWS} generated images nearest to train, each with its {K} nearest train images "
+                       "in pixels [0, 1]")
+def _memorisation(real, fake, ctx):
+    """Generated-to-train vs test-to-train nearest-neighbour distances (seed 004's memorisation check),
+    and the nearest-neighbour panel of the generated images closest to the training set."""
+    train_spec = ctx.dataset_split("train", "memorisation")
+    summary = M.memorisation_summary(fake, ctx.features(train_spec), real, top=ROWS)
+    if ctx.generated is not None:
+        in_pixels = isinstance(ctx.extractor, PixelFeatures)  # then the summary's order is the pixel order
+        order = [pair[0] for pair in summary["closest_pairs"]] if in_pixels else None
+        train = ctx.images(train_spec)
+        found = nearest_training_images(ctx.generated.images, train, order=order)
+        ctx.keep("memorisation", {"train": train_spec, "space": "pixels in [0, 1], euclidean",
+                                  "rows": found.to_json()},
+                 picture=("neighbours", compose(ctx.generated.images, train, found)))
+    return {"nn_median_ratio": summary["median_ratio"], "nn_share_below_test_p1": summary["share_below_test_p1"]}

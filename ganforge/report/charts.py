@@ -1,0 +1,63 @@
+"""The report's matplotlib charts (Agg backend), each returned as base64 PNG for a ``data:`` URI.
+
+Text that came from files (run names, class names) is drawn with ``parse_math=False``, so a ``$`` in a
+name is printed as it is instead of being parsed as mathtext.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def overlay(runs: list[dict]) -> str | None:
+    """Generator loss and classifier metrics of several runs against the step, one panel per quantity."""
+    keys = [k for k in ("loss_g", "eval_is", "eval_ddm") if any(k in row for r in runs for row in r["log"])]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for run in runs:
+            points = [(row["step"], row[key]) for row in run["log"] if key in row]
+            if points:
+                ax.plot(*zip(*points), label=run["name"])
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        legend = ax.legend(fontsize=8)
+        for text in legend.get_texts():
+            text.set_parse_math(False)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def class_histogram(classes: list[str], generated: list[int], reference: list[int]) -> str:
+    """Grouped bars: the share of generated and of reference images the classifier puts in each class.
+
+    Shares rather than counts, so sides of different sizes compare; the counts are in the legend."""
+    gen, ref = np.asarray(generated, dtype=float), np.asarray(reference, dtype=float)
+    pos = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(classes) + 1.5), 3.4))
+    ax.bar(pos - 0.2, ref / max(ref.sum(), 1), 0.4, label=f"reference (n={int(ref.sum())})", color="#9aa5b1")
+    ax.bar(pos + 0.2, gen / max(gen.sum(), 1), 0.4, label=f"generated (n={int(gen.sum())})", color="#2b6cb0")
+    long_names = max((len(c) for c in classes), default=0) > 3
+    ax.set_xticks(pos, labels=classes, rotation=35 if long_names else 0, ha="right" if long_names else "center",
+                  fontsize=8, parse_math=False)
+    ax.set_ylabel("share of images")
+    ax.set_title("class histogram (dataset classifier, argmax of logits)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
