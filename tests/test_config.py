@@ -38,6 +38,8 @@ def test_goodfellow_preset_schedule_constants():
 def test_overrides_parse_yaml_values_and_reach_nested_sections():
     assert parse_override("steps=3000") == ("steps", 3000)
     assert parse_override("g_opt.lr=1.0e-4") == ("g_opt.lr", 1e-4)
+    assert parse_override("g_opt.lr=1e-4") == ("g_opt.lr", 1e-4)  # a string to YAML 1.1, a number to users
+    assert parse_override("data=fashion-mnist:train[:2000]") == ("data", "fashion-mnist:train[:2000]")
     assert parse_override("g_opt.betas=[0.5, 0.99]") == ("g_opt.betas", [0.5, 0.99])
     cfg = resolve_config("lucic-ns", {"steps": 10, "g_opt.lr": 1e-3, "g_opt.betas": [0.5, 0.99],
                                       "model.discriminator.batchnorm": False, "precision": "bf16"})

@@ -117,7 +117,9 @@ class Family(nn.Module, abc.ABC):
         return torch.randn(shape, generator=generator, device=device) * self.cfg.z_scale
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        """Generator output -> [0, 1]."""
+        """Generator output -> [0, 1]; a generator of unbounded values (``"real"``, toy data) makes no images."""
+        if self.out_range not in ("pm1", "01"):
+            raise GanforgeError(f"this generator's outputs ({self.out_range!r}) are not images")
         return (x + 1.0) / 2.0 if self.out_range == "pm1" else x
 
     def from_uint8(self, x: torch.Tensor) -> torch.Tensor:
