@@ -127,7 +127,14 @@ def feature_layer(in_features: int, features: int, batchnorm: bool) -> nn.Sequen
 @DISCRIMINATORS.register("cdcgan-d")
 class ConditionalDCGANDiscriminator(Discriminator):
     """Seed 000's conditional D: conv stack -> feature vector (N, features) [-> BN] -> concat code(y)
-    -> Linear -> logit (N,)."""
+    [-> ``hidden`` units, LeakyReLU] -> Linear -> logit (N,).
+
+    With ``hidden = 0`` (the report's main model) the logit is w . h(x) + v . code(y) + b, a sum of an image
+    term and a label term: D cannot tell whether an image matches its label, so nothing pushes G to use
+    the label -- which explains the report's finding that "the class conditional makes very little
+    difference" (seed 000, Figs. 3, 4 and 6). ``hidden > 0`` is the report's "additional linear and
+    non-linear layers after the concatenation", which lets image and label interact.
+    """
 
     kind = "conditional"
 
@@ -138,19 +145,28 @@ class ConditionalDCGANDiscriminator(Discriminator):
         feature_bn: bool = False     # seed 000: batch-normalising the feature vector first
         label_code: str = "onehot"   # onehot | sigmoid (10-d) | embed (code_dim, 200 in seed 000)
         code_dim: int = 200
+        hidden: int = 0              # units of a layer after the concatenation (0: none, as in seed 000)
 
     def __init__(self, shape: NetShape, args: "ConditionalDCGANDiscriminator.Args") -> None:
         super().__init__(shape, args)
         self.body, size = dcgan_body(shape, args.width)
         self.features = feature_layer(size, args.features, args.feature_bn)
         self.code = make_code(args.label_code, shape, args.code_dim)
-        self.out = nn.Linear(args.features + self.code.dim, 1)  # (N, 1)
+        joint = args.features + self.code.dim
+        head: list[nn.Module] = []
+        if args.hidden > 0:
+            head += [nn.Linear(joint, args.hidden), nn.LeakyReLU(0.2)]  # (N, hidden)
+            joint = args.hidden
+        self.head = nn.Sequential(*head)
+        self.out = nn.Linear(joint, 1)  # (N, 1)
         init_normal_(self.features, 0.02, bn_std=0.02)
+        init_normal_(self.head, 0.02)
         init_normal_(self.out, 0.02)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.features(self.body(x))  # (N, features)
-        return self.out(torch.cat([h, self.code(labels).to(h.dtype)], dim=1)).view(-1)  # (N,)
+        joint = self.head(torch.cat([h, self.code(labels).to(h.dtype)], dim=1))  # (N, features + code | hidden)
+        return self.out(joint).view(-1)  # (N,)
 
 
 @DISCRIMINATORS.register("projection-d")
