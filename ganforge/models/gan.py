@@ -102,17 +102,8 @@ class GAN(Family):
         if aux is not None:  # ACGAN: D learns the class of real and fake images (Odena et al. 2017, L_C)
             loss = loss + aux + self.aux_loss(fake_extra, labels)
             stats["loss_aux_d"] = aux.detach()
-        penalty = self.loss.penalty(self.critic(real_labels), batch.images, fake)  # fp32, outside autocast
-        if penalty is not None:
-            loss = loss + penalty
-            stats["penalty"] = penalty.detach()
-        opts["d"].zero_grad(set_to_none=True)
-        loss.backward()
-        opts["d"].step()
-        self.loss.after_d_step(self.D)
-        squash = torch.sigmoid if self.loss.outputs_are_logits else (lambda t: t)
-        return {"loss_d": loss.detach(), "d_real": squash(real_out).mean().detach(),
-                "d_fake": squash(fake_out).mean().detach(), **stats}
+        loss = with_penalty(self, self.critic(real_labels), batch.images, fake, loss, stats)
+        return update_discriminator(self, loss, loss, real_out, fake_out, opts, stats)
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
@@ -142,3 +133,27 @@ class GAN(Family):
             for p in trainable:
                 p.requires_grad_(True)
         return {"loss_g": loss.detach(), **stats}
+
+
+def with_penalty(family, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, loss: torch.Tensor,
+                 stats: dict) -> torch.Tensor:
+    """``loss`` plus the loss family's gradient penalty on ``critic`` (WGAN-GP, DRAGAN), in fp32 outside
+    autocast; the penalty is logged in ``stats``."""
+    penalty = family.loss.penalty(critic, real, fake)
+    if penalty is None:
+        return loss
+    stats["penalty"] = penalty.detach()
+    return loss + penalty
+
+
+def update_discriminator(family, objective: torch.Tensor, logged: torch.Tensor, real_out: torch.Tensor,
+                         fake_out: torch.Tensor, opts, stats: dict) -> dict[str, torch.Tensor]:
+    """One D optimiser step on ``objective`` (then WGAN's clipping hook); logs ``logged`` as loss_d and the
+    mean D outputs (probabilities for logit losses, raw critic values otherwise)."""
+    opts["d"].zero_grad(set_to_none=True)
+    objective.backward()
+    opts["d"].step()
+    family.loss.after_d_step(family.D)
+    squash = torch.sigmoid if family.loss.outputs_are_logits else (lambda t: t)
+    return {"loss_d": logged.detach(), "d_real": squash(real_out).mean().detach(),
+            "d_fake": squash(fake_out).mean().detach(), **stats}

@@ -44,6 +44,7 @@ from ..nets import GENERATORS, build_from_spec, make_args
 from ..nets.infogan import build_info_discriminator
 from ..nets.tweaks import apply_spectral_norm, freeze_first_layers
 from .base import Batch, FAMILIES, Family
+from .gan import update_discriminator, with_penalty
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -238,18 +239,9 @@ class InfoGAN(Family):
         real_out, fake_out = real_out.float(), fake_out.float()
         adversarial = self.loss.d_loss(real_out, fake_out)
         info, _ = self.information(q, z)
-        stats = {}
-        penalty = self.loss.penalty(_LogitOnly(self.net("d")), batch.images, fake)  # fp32, outside autocast
-        if penalty is not None:
-            adversarial = adversarial + penalty
-            stats["penalty"] = penalty.detach()
-        opts["d"].zero_grad(set_to_none=True)
-        (adversarial + info).backward()
-        opts["d"].step()
-        self.loss.after_d_step(self.D)
-        squash = torch.sigmoid if self.loss.outputs_are_logits else (lambda t: t)
-        return {"loss_d": adversarial.detach(), "d_real": squash(real_out).mean().detach(),
-                "d_fake": squash(fake_out).mean().detach(), **stats}
+        stats: dict[str, torch.Tensor] = {}
+        adversarial = with_penalty(self, _LogitOnly(self.net("d")), batch.images, fake, adversarial, stats)
+        return update_discriminator(self, adversarial + info, adversarial, real_out, fake_out, opts, stats)
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         """G (and Q's head) minimise the G loss + the information term; D's body and logit stay fixed."""
