@@ -33,11 +33,7 @@ class GAN(Family):
         self.G = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         self.D = build_from_spec(DISCRIMINATORS, cfg.discriminator, shape, "discriminator")
         self._check_nets(cfg)
-        if cfg.spectral_norm:
-            apply_spectral_norm(self.D)
-        freeze_first_layers(self.D, cfg.freeze_d_layers)
-        loss_cls = LOSSES.get(cfg.loss)
-        self.loss = loss_cls(make_args(loss_cls, cfg.loss_options))
+        self.loss = prepare_discriminator(self.D, cfg)
         self.out_range = self.G.out_range
         self.use_targets = cfg.label_smoothing > 0 or cfg.noisy_labels
         if self.use_targets and not self.loss.outputs_are_logits:
@@ -133,6 +129,15 @@ class GAN(Family):
             for p in trainable:
                 p.requires_grad_(True)
         return {"loss_g": loss.detach(), **stats}
+
+
+def prepare_discriminator(d: nn.Module, cfg):
+    """Apply the config's D switches (spectral norm, frozen first layers) and build its registered loss."""
+    if cfg.spectral_norm:
+        apply_spectral_norm(d)
+    freeze_first_layers(d, cfg.freeze_d_layers)
+    loss_cls = LOSSES.get(cfg.loss)
+    return loss_cls(make_args(loss_cls, cfg.loss_options))
 
 
 def with_penalty(family, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, loss: torch.Tensor,

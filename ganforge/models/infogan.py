@@ -39,12 +39,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GanforgeError
-from ..losses import LOSSES
-from ..nets import GENERATORS, build_from_spec, make_args
+from ..nets import GENERATORS, build_from_spec
 from ..nets.infogan import build_info_discriminator
-from ..nets.tweaks import apply_spectral_norm, freeze_first_layers
 from .base import Batch, FAMILIES, Family
-from .gan import update_discriminator, with_penalty
+from .gan import prepare_discriminator, update_discriminator, with_penalty
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -194,11 +192,7 @@ class InfoGAN(Family):
             raise GanforgeError(f"model.generator {cfg.generator['name']!r} is conditional; "
                                 f"family 'infogan' needs an unconditional generator")
         self.D = build_info_discriminator(cfg.discriminator, shape, self.layout.q_outputs(self.args.learn_std))
-        if cfg.spectral_norm:
-            apply_spectral_norm(self.D)
-        freeze_first_layers(self.D, cfg.freeze_d_layers)
-        loss_cls = LOSSES.get(cfg.loss)
-        self.loss = loss_cls(make_args(loss_cls, cfg.loss_options))
+        self.loss = prepare_discriminator(self.D, cfg)
         self.out_range = self.G.out_range
 
     def trainable(self):
