@@ -22,7 +22,7 @@ from . import __version__
 from . import metrics as M
 from .data import load_images, parse_spec
 from .errors import GanforgeError
-from .evaluate_metrics import METRICS, Metric, register_metric  # noqa: F401  (re-exported)
+from .evaluate_metrics import METRICS, Metric, check_logits, register_metric  # noqa: F401  (re-exported)
 from .evaluate_panel import write_png
 from .features import FEATURES, extract
 from .fileio import atomic_path, cache_dir, write_json
@@ -181,9 +181,11 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
     for name, spec in specs.items():
         groups.setdefault(features or spec.features, []).append(name)
     ref, gen = (load_side(s, n, seed, data_root) for s in (input1, input2))
-    for name, spec in specs.items():
+    for name, spec in specs.items():  # user errors before any features are computed
         if spec.needs_labels and gen.labels is None:
             raise no_labels_error(name, input2)
+        if spec.needs_logits:
+            check_logits(name, features or spec.features)
     result: dict = {}
     extras = Extras()
     protocol = {"inputs": [input1, input2], "kinds": [ref.kind, gen.kind], "n": [len(ref.images), len(gen.images)],

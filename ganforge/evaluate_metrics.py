@@ -16,6 +16,7 @@ import numpy as np
 from . import metrics as M
 from .evaluate_panel import K, ROWS, compose, nearest_training_images
 from .features.pixels import PixelFeatures
+from .errors import GanforgeError
 from .registry import Registry
 
 if TYPE_CHECKING:
@@ -36,17 +37,31 @@ class Metric:
     features: str
     params: dict
     needs_labels: bool = False
+    needs_logits: bool = False  # class logits: a softmax or argmax of the features must mean something
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def register_metric(name: str, features: str, needs_labels: bool = False, **params):
+def register_metric(name: str, features: str, needs_labels: bool = False, needs_logits: bool = False,
+                    **params):
     """Decorator registering ``fn`` as metric ``name`` computed on ``features`` by default."""
     def wrap(fn):
-        METRICS.register(name)(Metric(fn, features, params, needs_labels))
+        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits))
         return fn
     return wrap
+
+
+def check_logits(name: str, features: str) -> None:
+    """Metrics on class probabilities (IS, mode coverage, conditional accuracy) need logits features."""
+    base = features.split(":", 1)[0]
+    if base == "classifier":
+        return
+    if base == "inception":
+        raise GanforgeError(f"{name} needs class logits, and the inception features are 2048-d pool_3 "
+                            f"features (the FID weights stop there, without the 1008-way logits layer); use "
+                            f"--features classifier (the dataset classifier's logits)")
+    raise GanforgeError(f"{name} needs class logits; features {features!r} are not (use --features classifier)")
 
 
 @register_metric("fid", "inception")
@@ -73,7 +88,7 @@ def _ddm(real, fake, ctx):
     return {"ddm": M.ddm(real, fake)}
 
 
-@register_metric("is", "classifier", splits=10, shuffle_seed=0)
+@register_metric("is", "classifier", needs_logits=True, splits=10, shuffle_seed=0)
 def _inception_score(real, fake, ctx):
     """Inception Score of the generated side on the dataset classifier's logits."""
     order = np.random.default_rng(0).permutation(len(fake))  # splits must not follow a class-sorted order
@@ -81,7 +96,7 @@ def _inception_score(real, fake, ctx):
     return {"is": mean, "is_std": std}
 
 
-@register_metric("modes", "classifier", histogram="argmax of logits")
+@register_metric("modes", "classifier", needs_logits=True, histogram="argmax of logits")
 def _mode_coverage(real, fake, ctx):
     """Mode coverage: classes the classifier finds among generated images and KL(p_gen || p_real).
 
@@ -97,7 +112,7 @@ def _mode_coverage(real, fake, ctx):
     return {"classes_hit": int(hit.sum()), "class_kl": kl}
 
 
-@register_metric("cond-acc", "classifier", needs_labels=True,
+@register_metric("cond-acc", "classifier", needs_labels=True, needs_logits=True,
                  labels="the labels the images were generated for (run: i mod K; .npz: its labels array)",
                  reference="Odena et al. 2017 (ACGAN); Shmelkov et al. 2018 (GAN-test)")
 def _conditional_accuracy(real, fake, ctx):

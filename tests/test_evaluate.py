@@ -149,6 +149,7 @@ def _brightest(images: np.ndarray) -> np.ndarray:
 
 def test_modes_keeps_both_class_histograms(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(evaluate, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     real, fake = _distinct_pixel_images(1, 80), _distinct_pixel_images(2, 50)
     fake[:20, 0, 0, 0] = 255  # push class 0 up in the generated set
     np.savez(tmp_path / "real.npz", images=real)
@@ -234,6 +235,7 @@ def test_panel_search_without_a_known_order_matches_brute_force(tmp_path):
 
 def test_cond_acc_scores_npz_labels_against_an_independent_count(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(evaluate, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     images = _distinct_pixel_images(4, 120)
     true = _brightest(images)
     labels = np.where(np.arange(120) % 3 == 0, (true + 1) % 4, true)  # a third of them wrong
@@ -271,6 +273,7 @@ def test_cond_acc_samples_a_conditional_run_with_balanced_labels(tmp_path, monke
     (tmp_path / "run" / "config.json").write_text("{}")
     stub = _StubModel(True, images)
     monkeypatch.setattr(ganforge.api, "load", lambda path: stub)
+    monkeypatch.setattr(evaluate, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     out = evaluate.score(str(tmp_path / "ref.npz"), str(tmp_path / "run"), ["cond-acc"], "pixels", n=40)
     assert stub.asked[0].tolist() == [i % 4 for i in range(40)]
     assert out["cond_acc"] == pytest.approx(np.mean(_brightest(images) == np.arange(40) % 4), abs=1e-12)
@@ -309,3 +312,15 @@ def test_cond_acc_of_real_digits_is_the_classifier_accuracy(mnist5k_classifier, 
         out = evaluate.score("mnist-5k:test", str(tmp_path / f"{name}.npz"), ["cond-acc"], n=1000)
         assert out["cond_acc"] == pytest.approx(np.mean(predicted == lab), abs=1e-12)
     assert np.mean(predicted == labels) > 0.9 and out["cond_acc"] < 0.2  # shuffled: about chance (0.1)
+
+
+@pytest.mark.parametrize("metric, features, fragment", [
+    ("is", "inception", "2048-d pool_3 features"),
+    ("modes", "pixels", "features 'pixels' are not"),
+    ("cond-acc", "classifier-prelogits", "needs class logits"),
+])
+def test_probability_metrics_refuse_features_that_are_not_logits(capsys, metric, features, fragment):
+    """A softmax of Inception pool features is not an Inception Score: refuse before any work is done."""
+    code = main(["score", "digits:test", "digits:train", "--metrics", metric, "--features", features])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
