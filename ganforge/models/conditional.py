@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import GanforgeError
 from .base import FAMILIES
-from .gan import GAN
+from .gan import GAN, LogitOnly
 
 
 class _WithLabels(nn.Module):
@@ -80,15 +80,5 @@ class ACGAN(_ConditionalGAN):
         return self.args.class_weight * F.cross_entropy(extra.float(), labels)
 
     def critic(self, labels):
-        return _Source(self.net("d"))
+        return LogitOnly(self.net("d"))
 
-
-class _Source(nn.Module):
-    """ACGAN's D reduced to its real/fake logit (for gradient penalties)."""
-
-    def __init__(self, d: nn.Module) -> None:
-        super().__init__()
-        self.d = d
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.d(x)[0]

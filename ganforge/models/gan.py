@@ -140,6 +140,18 @@ def prepare_discriminator(d: nn.Module, cfg):
     return loss_cls(make_args(loss_cls, cfg.loss_options))
 
 
+class LogitOnly(nn.Module):
+    """A discriminator returning (logit, extra) -- ACGAN's class logits, InfoGAN's Q outputs -- seen as a
+    plain logit network (for gradient penalties)."""
+
+    def __init__(self, d: nn.Module) -> None:
+        super().__init__()
+        self.d = d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.d(x)[0]
+
+
 def with_penalty(family, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, loss: torch.Tensor,
                  stats: dict) -> torch.Tensor:
     """``loss`` plus the loss family's gradient penalty on ``critic`` (WGAN-GP, DRAGAN), in fp32 outside

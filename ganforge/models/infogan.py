@@ -42,7 +42,7 @@ from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.infogan import build_info_discriminator
 from .base import Batch, FAMILIES, Family
-from .gan import prepare_discriminator, update_discriminator, with_penalty
+from .gan import LogitOnly, prepare_discriminator, update_discriminator, with_penalty
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -151,17 +151,6 @@ def _check_options(args: "InfoGAN.Args") -> None:
 UNSUPPORTED = {"label_smoothing": 0.0, "noisy_labels": False, "instance_noise": 0.0}
 
 
-class _LogitOnly(nn.Module):
-    """An InfoGAN D seen as a plain logit network (for gradient penalties)."""
-
-    def __init__(self, d: nn.Module) -> None:
-        super().__init__()
-        self.d = d
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.d(x)[0]
-
-
 # ---------------------------------------------------------------- the family
 
 @FAMILIES.register("infogan")
@@ -234,7 +223,7 @@ class InfoGAN(Family):
         adversarial = self.loss.d_loss(real_out, fake_out)
         info, _ = self.information(q, z)
         stats: dict[str, torch.Tensor] = {}
-        adversarial = with_penalty(self, _LogitOnly(self.net("d")), batch.images, fake, adversarial, stats)
+        adversarial = with_penalty(self, LogitOnly(self.net("d")), batch.images, fake, adversarial, stats)
         return update_discriminator(self, adversarial + info, adversarial, real_out, fake_out, opts, stats)
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
