@@ -198,8 +198,9 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
                                            "preprocess": PREPROCESS.get(feat_name.split(":")[0], "")}
         ctx = Context(input1, extractor, data_root, seed, gen, _class_names(ref, extractor), extras)
         for name in metric_names:
-            result.update(specs[name].fn(real, fake, ctx))
-            protocol["metrics"][name] = {"features": feat_name, **specs[name].params}
+            values = specs[name].fn(real, fake, ctx)
+            result.update(values)
+            protocol["metrics"][name] = {"features": feat_name, "values": sorted(values), **specs[name].params}
     result["protocol"] = protocol
     return result, extras
 

@@ -93,6 +93,7 @@ def test_inception_score_through_the_cli(cache, script, tmp_path, capsys):
     logits = extract(FEATURES.get("inception-logits")(), torch.from_numpy(images).permute(0, 3, 1, 2))
     order = np.random.default_rng(0).permutation(12)
     assert record["is"] == pytest.approx(M.inception_score(logits[order], splits=10)[0], rel=1e-6)
+    assert record["protocol"]["metrics"]["is"]["values"] == ["is", "is_std"]  # the report names them by features
     features = record["protocol"]["features"]["inception-logits"]
     assert features["weights_sha1"] == il.sha1_of(il.logits_weights_path()) and "without bias" in features["logits"]
 

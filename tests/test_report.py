@@ -37,6 +37,26 @@ def test_report_escapes_ranks_and_embeds(tmp_path, capsys):
     assert not re.search(r'src="(?!data:)', html)
 
 
+def test_scores_on_other_features_get_their_own_column(tmp_path):
+    """An Inception Score on Inception's logits is not comparable with one on the dataset classifier:
+    the comparison ranks each within its own column, named by the features (from the record's protocol)."""
+    a = _fake_run(tmp_path, "runA", "a", fid=30.0, is_=7.0)
+    b = _fake_run(tmp_path, "runB", "b", fid=20.0, is_=5.0)
+    record = json.loads((b / "eval" / "step-0000003.json").read_text())
+    record["protocol"]["metrics"] = {"is": {"features": "inception-logits", "values": ["is", "is_std"]},
+                                     "fid": {"features": "inception", "values": ["fid"]}}
+    write_json(b / "eval" / "step-0000003.json", record)
+    out = tmp_path / "report.html"
+    assert main(["report", str(a), str(b), "--out", str(out)]) == 0
+    html = out.read_text()
+    header = re.search(r"<tr><th>run</th>.*?</tr>", html, re.S).group(0)
+    assert "<th>is</th>" in header and "<th>is [inception-logits]</th>" in header
+    row_a = re.search(r"<td>runA</td>.*?</tr>", html, re.S).group(0)
+    row_b = re.search(r"<td>runB</td>.*?</tr>", html, re.S).group(0)
+    assert 'best">7 (1)' in row_a and 'best">5 (1)' in row_b  # each alone in its column
+    assert 'best">20 (1)' in row_b and "30 (2)" in row_a  # fid on its default features: one column
+
+
 def test_report_of_a_non_run_is_a_user_error(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
     assert "not a ganforge run directory" in capsys.readouterr().err

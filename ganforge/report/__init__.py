@@ -16,6 +16,7 @@ import jinja2
 
 from .. import __version__
 from ..errors import GanforgeError
+from ..evaluate_metrics import METRICS
 from ..fileio import write_text
 from ..runs import RunDir
 from .charts import overlay
@@ -40,12 +41,31 @@ def _evals(run: RunDir) -> list[dict]:
         if not isinstance(record, dict):
             raise GanforgeError(f"{path} is not an eval record (expected a JSON object)")
         values = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        values = _labelled(values, record.get("protocol", {}))
         details = record.get("details")
         out.append({"file": path.name, "path": path, "metrics": values,
                     "step": record.get("protocol", {}).get("step"),
                     "protocol": json.dumps(record.get("protocol", {}), indent=2, sort_keys=True),
                     "details": details if isinstance(details, dict) else {}})
     return out
+
+
+def _labelled(values: dict, protocol: dict) -> dict:
+    """Name each value computed on other features than its metric's default ``name [features]`` (e.g.
+    ``is [inception-logits]`` beside the classifier's ``is``), so no column mixes two embeddings."""
+    specs = protocol.get("metrics") if isinstance(protocol, dict) else None
+    rename = {}
+    for metric, spec in (specs.items() if isinstance(specs, dict) else ()):
+        if metric not in METRICS or not isinstance(spec, dict) or not isinstance(spec.get("values"), list):
+            continue
+        features = str(spec.get("features", ""))
+        if features and features != METRICS.get(metric).features:
+            rename.update({key: f"{key} [{features}]" for key in spec["values"] if isinstance(key, str)})
+    return {rename.get(k, k): v for k, v in values.items()}
+
+
+def _direction(label: str) -> int | None:
+    return DIRECTIONS.get(label.split(" [", 1)[0])
 
 
 def _run_context(path: Path) -> dict:
@@ -63,12 +83,12 @@ def _run_context(path: Path) -> dict:
 
 
 def _rank(runs: list[dict]) -> list[str]:
-    names = sorted({m for r in runs for m in r["latest"] if m in DIRECTIONS})
+    names = sorted({m for r in runs for m in r["latest"] if _direction(m)})
     for run in runs:
         run["ranked"] = {}
     for m in names:
         have = [r for r in runs if m in r["latest"]]
-        order = sorted(have, key=lambda r: -DIRECTIONS[m] * r["latest"][m])
+        order = sorted(have, key=lambda r: -_direction(m) * r["latest"][m])
         for rank, run in enumerate(order, 1):
             run["ranked"][m] = {"value": run["latest"][m], "rank": rank}
     return names
