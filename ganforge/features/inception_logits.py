@@ -36,8 +36,9 @@ def logits_weights_path() -> Path:
     return cache_dir() / FILENAME
 
 
-def load_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict safely (``weights_only=True``) and check it is the FID InceptionV3's."""
+def load_network(path: str | Path) -> torch.nn.Module:
+    """Read a state dict safely (``weights_only=True``), check it is the FID InceptionV3's and return that
+    network with these weights, batch norm folded, in eval mode."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch raises many types for a bad or unsafe file)
@@ -45,8 +46,8 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise GanforgeError(f"{path}: not a safe PyTorch weights file ({first})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise GanforgeError(f"{path}: expected a state dict of tensors ({EXPECTED})")
-    expected = {k: v.shape for k, v in build_fid_inception().state_dict().items()
-                if not k.endswith("num_batches_tracked")}
+    net = build_fid_inception()
+    expected = {k: v.shape for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
     if missing or unexpected:
@@ -56,13 +57,7 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
         if state[key].shape != shape:
             raise GanforgeError(f"{path}: {key} has shape {tuple(state[key].shape)}, expected {tuple(shape)} "
                                 f"({EXPECTED})")
-    return state
-
-
-def build_from_state(state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """The FID InceptionV3 with these weights, batch norm folded, in eval mode."""
-    net = build_fid_inception()
-    net.load_state_dict(state, strict=False)  # num_batches_tracked may be absent; all else was checked
+    net.load_state_dict(state, strict=False)  # only num_batches_tracked may be absent
     return fold_batchnorm(net).eval()
 
 
@@ -84,7 +79,7 @@ def install_logits_weights(source: str | Path, verify: bool = True) -> tuple[Pat
     source = Path(source)
     if not source.is_file():
         raise GanforgeError(f"{source}: no such file (expected {EXPECTED})")
-    net = build_from_state(load_state(source))
+    net = load_network(source)
     diff = pool3_disagreement(net) if verify else None
     if diff is not None and diff > TOLERANCE:
         raise GanforgeError(f"{source}: its pool_3 features differ from the FID Inception's by {diff:.2g} "
@@ -110,8 +105,7 @@ class InceptionLogitsFeatures(FeatureExtractor):
                                 f"run `ganforge fetch inception-logits --from FILE`, or use --features classifier")
         self.weights_hash = sha1_of(path)
         self.device = torch.device(device)
-        net = build_from_state(load_state(path))
-        self.model = net.to(self.device, memory_format=torch.channels_last)
+        self.model = load_network(path).to(self.device, memory_format=torch.channels_last)
 
     def protocol(self) -> dict:
         return {**super().protocol(),
