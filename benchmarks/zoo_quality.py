@@ -27,8 +27,7 @@ import torch
 
 import ganforge
 from ganforge.config import parse_override
-from ganforge.evaluate import load_input, make_extractor, training_metrics
-from ganforge.features import extract
+from ganforge.evaluate import load_input, training_metrics
 
 PRESETS = ("lucic-ns", "lucic-mm", "lucic-lsgan", "lucic-wgan", "lucic-wgangp", "lucic-dragan", "lucic-began",
            "lucic-vae", "dcgan-fashion", "cdcgan-fashion", "cdcgan-embed200", "acgan-fashion",
@@ -49,14 +48,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def score(images: torch.Tensor, reference: str, labels: torch.Tensor | None) -> dict:
-    out = training_metrics(images, reference)
-    if labels is not None:
-        logits = extract(make_extractor("classifier", reference, None), images)
-        out["cond_acc"] = float((logits.argmax(1) == labels.numpy()).mean())
-    return out
-
-
 def run_preset(preset: str, root: Path, args: argparse.Namespace, reference: str) -> dict:
     overrides = dict(parse_override(kv) for kv in args.set)
     start = time.perf_counter()
@@ -66,7 +57,7 @@ def run_preset(preset: str, root: Path, args: argparse.Namespace, reference: str
     model = ganforge.load(root / preset)
     labels = torch.arange(args.n) % model.num_classes if model.conditional else None
     images = model.sample(args.n, seed=0, labels=labels)
-    return {"preset": preset, "steps": args.steps, "wall_s": wall, **score(images, reference, labels)}
+    return {"preset": preset, "steps": args.steps, "wall_s": wall, **training_metrics(images, reference, labels=labels)}
 
 
 def fmt(row: dict) -> str:
@@ -83,7 +74,7 @@ def main() -> None:
           f"{args.steps} steps, n = {args.n} vs {reference} (classifier logits)")
     print(f"{'preset':20s} {'steps':>6s} {'wall s':>8s} " + " ".join(f"{c:>10s}" for c in COLUMNS))
     real, _ = load_input(args.data, args.n, 1, None)  # the floor: real training images (seed 1)
-    print(fmt({"preset": "(real train images)", **score(real, reference, None)}), flush=True)
+    print(fmt({"preset": "(real train images)", **training_metrics(real, reference)}), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)

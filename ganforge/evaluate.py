@@ -213,9 +213,11 @@ def _class_names(reference: Side, extractor) -> list[str] | None:
     return reference.class_names if parse_spec(reference.spec)[0] == dataset else None
 
 
-def training_metrics(images: torch.Tensor, reference: str, data_root: str | None = None) -> dict:
+def training_metrics(images: torch.Tensor, reference: str, data_root: str | None = None,
+                     labels: torch.Tensor | None = None) -> dict:
     """Cheap metrics for curves during training (``eval_every``): classifier logits of ``images`` against
-    ``reference`` (same count, seed 0): classifier IS, DDM, mode coverage and the Frechet distance of logits."""
+    ``reference`` (same count, seed 0): classifier IS, DDM, mode coverage and the Frechet distance of logits;
+    with the ``labels`` the images were generated for, also the conditional accuracy ``cond_acc``."""
     extractor = make_extractor("classifier", reference, data_root)
     ref_images, kind = load_input(reference, len(images), 0, data_root)
     real = cached_features(reference, kind, ref_images, extractor, 0)
@@ -224,6 +226,8 @@ def training_metrics(images: torch.Tensor, reference: str, data_root: str | None
     out = {"fd_logits": M.frechet_distance(real, fake)}
     for name in ("is", "ddm", "modes"):
         out.update(METRICS.get(name).fn(real, fake, ctx))
+    if labels is not None:
+        out["cond_acc"] = M.conditional_accuracy(fake, labels)
     return out
 
 
