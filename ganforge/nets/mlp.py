@@ -68,15 +68,21 @@ def hidden_stack(n_in: int, hidden: int, depth: int, activation: str) -> list[nn
     return layers
 
 
+@dataclass
+class MLPBody:
+    """The hidden layers both MLP nets share: ``depth`` x [Linear(hidden), activation]."""
+
+    hidden: int = 512
+    depth: int = 3
+    activation: str = "relu"
+
+
 @GENERATORS.register("mlp-g")
 class MLPGenerator(Generator):
     """Fully connected generator for any NetShape; the output head is an option (see module docstring)."""
 
     @dataclass
-    class Args:
-        hidden: int = 512
-        depth: int = 3
-        activation: str = "relu"
+    class Args(MLPBody):
         output: str = "tanh"
 
     def __init__(self, shape: NetShape, args: "MLPGenerator.Args") -> None:
@@ -100,13 +106,9 @@ class MLPGenerator(Generator):
 class MLPDiscriminator(Discriminator):
     """Fully connected discriminator (or critic) for any NetShape; returns logits, no final activation."""
 
-    @dataclass
-    class Args:
-        hidden: int = 512
-        depth: int = 3
-        activation: str = "relu"
+    Args = MLPBody
 
-    def __init__(self, shape: NetShape, args: "MLPDiscriminator.Args") -> None:
+    def __init__(self, shape: NetShape, args: MLPBody) -> None:
         super().__init__(shape, args)
         body = hidden_stack(_flat_size(shape), args.hidden, args.depth, args.activation)
         width = args.hidden if args.depth > 0 else _flat_size(shape)
