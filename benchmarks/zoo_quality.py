@@ -27,7 +27,7 @@ import torch
 
 import ganforge
 from ganforge.config import parse_override
-from ganforge.evaluate import load_input, training_metrics
+from ganforge.evaluation import load_input, training_metrics
 
 PRESETS = ("lucic-ns", "lucic-mm", "lucic-lsgan", "lucic-wgan", "lucic-wgangp", "lucic-dragan", "lucic-began",
            "lucic-vae", "dcgan-fashion", "cdcgan-fashion", "cdcgan-embed200", "acgan-fashion",

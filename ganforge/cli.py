@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Sequence
 
 from .errors import GanforgeError
@@ -78,7 +79,7 @@ def _print_result(result: dict, as_json: bool, written=None) -> None:
 
 
 def cmd_score(args) -> None:
-    from .evaluate import check_metric_names, score
+    from .evaluation import check_metric_names, score
 
     result = score(args.input1, args.input2, check_metric_names(args.metrics), args.features, args.n,
                    args.seed, args.data_root)
@@ -86,7 +87,7 @@ def cmd_score(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from .evaluate import check_metric_names, evaluate_run
+    from .evaluation import check_metric_names, evaluate_run
 
     result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
                                args.seed)
@@ -117,7 +118,7 @@ def cmd_viz(args) -> None:
 
 
 def cmd_experiment(args) -> None:
-    from .evaluate import check_metric_names
+    from .evaluation import check_metric_names
     from .experiments import ExperimentOptions, run_experiment
 
     options = ExperimentOptions(args.dataset, args.out, check_metric_names(args.metrics), args.features, args.n,
@@ -237,7 +238,12 @@ def build_parser() -> Parser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"ganforge: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.showwarning = _one_line_warning  # GanforgeWarning and any other: one line, no source excerpt
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)

@@ -8,3 +8,8 @@ expected. The CLI prints that line to stderr and exits with status 2, with no tr
 
 class GanforgeError(Exception):
     """A problem with the user's input; its message is one line meant for the user."""
+
+
+class GanforgeWarning(UserWarning):
+    """A result that is computed but may mislead (e.g. a bandwidth chosen on images the model trained on);
+    the CLI prints it as one ``ganforge: warning: ...`` line on stderr, and the protocol records it."""

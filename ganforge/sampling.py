@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .api import load
+from .training.trained import load
 from .errors import GanforgeError
 from .fileio import atomic_path
 

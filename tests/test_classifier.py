@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge import evaluate
+from ganforge import evaluation as evaluate
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.features import FEATURES, extract

@@ -221,7 +221,7 @@ def test_briefly_trained_conditional_dcgan_draws_its_labels(tmp_path, monkeypatc
     chance: the DCGAN nets with ACGAN's class head or with the projection discriminator, 800 steps on
     mnist-5k (measured: ACGAN 0.44 with seed 0, 0.86 with seed 1; projection 0.85 and 0.87). Seed 000's
     concatenating D cannot do this (see the hidden=0 test above)."""
-    from ganforge.evaluate import make_extractor
+    from ganforge.evaluation import make_extractor
     from ganforge.features import extract
 
     cache, _ = mnist5k_classifier

@@ -1,14 +1,18 @@
 """score/eval orchestration: values match an independent computation, protocol recorded, features cached."""
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 
 import numpy as np
 import pytest
 import scipy.linalg
+import torch
 
 import ganforge
-from ganforge import evaluate
+from ganforge import evaluation as evaluate
+from ganforge.evaluation import cache as cache_module, scoring as scoring_module
 from ganforge.cli import main
 
 from conftest import TINY, needs_fashion
@@ -55,14 +59,50 @@ def test_reference_features_are_cached(two_sets, tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
     a, b, _, _ = two_sets
     calls = []
-    real_extract = evaluate.extract
-    monkeypatch.setattr(evaluate, "extract", lambda ext, images: calls.append(len(images)) or real_extract(ext, images))
+    real_extract = cache_module.extract
+    monkeypatch.setattr(cache_module, "extract",
+                        lambda ext, images: calls.append(len(images)) or real_extract(ext, images))
     first = evaluate.score(str(a), str(b), ["fid"], "pixels")
     assert len(calls) == 2 and len(list((tmp_path / "cache" / "features").iterdir())) == 2
     second = evaluate.score(str(a), str(b), ["fid"], "pixels")
     assert len(calls) == 2 and second["fid"] == first["fid"]  # nothing recomputed
-    evaluate.score(str(a), str(b), ["fid"], "pixels", n=30)  # a different n is a different key
+    evaluate.score(str(a), str(b), ["fid"], "pixels", n=30)  # other images (a subset) are another key
     assert len(calls) == 4
+
+
+def test_a_file_rewritten_under_the_same_name_is_scored_anew(two_sets, tmp_path, monkeypatch):
+    """The feature cache is keyed on content: re-sampling into the same samples.npz must change the score
+    (a cache keyed on the file name returned the old FID)."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    a, _, a_px, _ = two_sets
+    rng = np.random.default_rng(1)
+    samples = tmp_path / "samples.npz"
+    first_images = rng.integers(0, 256, (60, 4, 4, 1), dtype=np.uint8)
+    np.savez(samples, images=first_images)
+    first = evaluate.score(str(a), str(samples), ["fid"], "pixels")
+    second_images = rng.integers(0, 128, (60, 4, 4, 1), dtype=np.uint8)
+    np.savez(samples, images=second_images)
+    second = evaluate.score(str(a), str(samples), ["fid"], "pixels")
+    expected = _fid_reference(a_px, second_images.reshape(60, -1) / 255.0)
+    assert second["fid"] == pytest.approx(expected, rel=1e-6) and second["fid"] != pytest.approx(first["fid"])
+    images = torch.from_numpy(second_images).permute(0, 3, 1, 2).contiguous()
+    digest = hashlib.sha1(repr(tuple(images.shape)).encode() + images.numpy().tobytes()).hexdigest()
+    assert second["protocol"]["content_sha1"][1] == digest
+
+
+def test_the_same_relative_path_in_two_folders_never_collides(two_sets, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    a, _, a_px, _ = two_sets
+    rng = np.random.default_rng(2)
+    values = []
+    for folder, high in (("one", 256), ("two", 64)):
+        (tmp_path / folder).mkdir()
+        images = rng.integers(0, high, (60, 4, 4, 1), dtype=np.uint8)
+        np.savez(tmp_path / folder / "s.npz", images=images)
+        monkeypatch.chdir(tmp_path / folder)
+        got = evaluate.score(str(a), "s.npz", ["fid"], "pixels")["fid"]
+        values.append((got, _fid_reference(a_px, images.reshape(60, -1) / 255.0)))
+    assert all(got == pytest.approx(want, rel=1e-6) for got, want in values)
 
 
 def test_unknown_metric_is_a_user_error(two_sets, capsys):
@@ -111,6 +151,25 @@ def test_parzen_follows_the_goodfellow_protocol(tmp_path, monkeypatch):
 
 
 @needs_fashion
+def test_parzen_warns_when_sigma_is_chosen_on_training_images(tmp_path, monkeypatch, capsys):
+    """valid is the last 10,000 training images: a run trained on them gets a warning and the protocol
+    says so; a run trained on the first images does not."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    tail = ganforge.train("quickstart", tmp_path / "tail", steps=1, **{**TINY, "data": "fashion-mnist:train[50000:51000]"})
+    assert main(["eval", str(tail), "--metrics", "parzen", "--n", "100", "--json"]) == 0
+    captured = capsys.readouterr()
+    note = json.loads(captured.out)["protocol"]["metrics"]["parzen"]
+    assert note["valid_in_training"] == "1000/1000" and note["trained_on"] == "fashion-mnist:train[50000:51000]"
+    warning = [line for line in captured.err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("ganforge: warning: parzen: 1000 of the 1000 images")
+    head = ganforge.train("quickstart", tmp_path / "head", steps=1, **TINY)  # fashion-mnist:train[:512]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at all
+        result, _ = evaluate.evaluate_run(head, ["parzen"], n=100)
+    assert result["protocol"]["metrics"]["parzen"]["valid_in_training"] == "0/1000"
+
+
+@needs_fashion
 def test_memorisation_flags_copies_of_training_images(tmp_path, monkeypatch):
     from ganforge.data import load_dataset
 
@@ -149,7 +208,7 @@ def _brightest(images: np.ndarray) -> np.ndarray:
 
 def test_modes_keeps_both_class_histograms(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(evaluate, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
+    monkeypatch.setattr(scoring_module, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     real, fake = _distinct_pixel_images(1, 80), _distinct_pixel_images(2, 50)
     fake[:20, 0, 0, 0] = 255  # push class 0 up in the generated set
     np.savez(tmp_path / "real.npz", images=real)
@@ -199,7 +258,7 @@ def _perturbed_digits(tmp_path):
 def test_memorisation_panel_shows_the_true_nearest_training_images(tmp_path, monkeypatch):
     from PIL import Image
 
-    from ganforge.evaluate_panel import cell_origin
+    from ganforge.evaluation.panels import cell_origin
 
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
     gen, train = _perturbed_digits(tmp_path)
@@ -224,7 +283,7 @@ def test_memorisation_panel_shows_the_true_nearest_training_images(tmp_path, mon
 def test_panel_search_without_a_known_order_matches_brute_force(tmp_path):
     import torch
 
-    from ganforge.evaluate_panel import nearest_training_images
+    from ganforge.evaluation.panels import nearest_training_images
 
     gen, train = _perturbed_digits(tmp_path)
     found = nearest_training_images(torch.from_numpy(gen), torch.from_numpy(train), rows=6, k=3)
@@ -235,7 +294,7 @@ def test_panel_search_without_a_known_order_matches_brute_force(tmp_path):
 
 def test_cond_acc_scores_npz_labels_against_an_independent_count(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(evaluate, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
+    monkeypatch.setattr(scoring_module, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     images = _distinct_pixel_images(4, 120)
     true = _brightest(images)
     labels = np.where(np.arange(120) % 3 == 0, (true + 1) % 4, true)  # a third of them wrong
@@ -264,7 +323,7 @@ class _StubModel:
 
 
 def test_cond_acc_samples_a_conditional_run_with_balanced_labels(tmp_path, monkeypatch, capsys):
-    import ganforge.api
+    from ganforge.evaluation import inputs
 
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
     images = _distinct_pixel_images(6, 40)
@@ -272,14 +331,14 @@ def test_cond_acc_samples_a_conditional_run_with_balanced_labels(tmp_path, monke
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
     stub = _StubModel(True, images)
-    monkeypatch.setattr(ganforge.api, "load", lambda path: stub)
-    monkeypatch.setattr(evaluate, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
+    monkeypatch.setattr(inputs, "load", lambda path: stub)
+    monkeypatch.setattr(scoring_module, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     out = evaluate.score(str(tmp_path / "ref.npz"), str(tmp_path / "run"), ["cond-acc"], "pixels", n=40)
     assert stub.asked[0].tolist() == [i % 4 for i in range(40)]
     assert out["cond_acc"] == pytest.approx(np.mean(_brightest(images) == np.arange(40) % 4), abs=1e-12)
     assert "labels i mod 4" in out["protocol"]["kinds"][1]
     stub.conditional = False  # an unconditional run has no labels: a one-line user error, no features computed
-    monkeypatch.setattr(evaluate, "extract", lambda *a: pytest.fail("features computed before the check"))
+    monkeypatch.setattr(cache_module, "extract", lambda *a: pytest.fail("features computed before the check"))
     assert main(["score", str(tmp_path / "ref.npz"), str(tmp_path / "run"), "--metrics", "cond-acc",
                  "--features", "pixels"]) == 2
     err = capsys.readouterr().err.strip()

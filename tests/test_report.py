@@ -43,8 +43,9 @@ def test_scores_on_other_features_get_their_own_column(tmp_path):
     a = _fake_run(tmp_path, "runA", "a", fid=30.0, is_=7.0)
     b = _fake_run(tmp_path, "runB", "b", fid=20.0, is_=5.0)
     record = json.loads((b / "eval" / "step-0000003.json").read_text())
-    record["protocol"]["metrics"] = {"is": {"features": "inception-logits", "values": ["is", "is_std"]},
-                                     "fid": {"features": "inception", "values": ["fid"]}}
+    record["protocol"]["metrics"] = {  # as ganforge.evaluation writes them
+        "is": {"features": "inception-logits", "default_features": "classifier", "values": ["is", "is_std"]},
+        "fid": {"features": "inception", "default_features": "inception", "values": ["fid"]}}
     write_json(b / "eval" / "step-0000003.json", record)
     out = tmp_path / "report.html"
     assert main(["report", str(a), str(b), "--out", str(out)]) == 0
@@ -72,7 +73,7 @@ EVIL_CLASS = "<script>alert(2)</script>"
 def _evidence_run(root, picture_name="step-0000003-neighbours.png"):
     import numpy as np
 
-    from ganforge.evaluate_panel import write_png
+    from ganforge.evaluation.panels import write_png
 
     run = _fake_run(root, EVIL_RUN, "evidence", fid=10.0, is_=2.0)
     picture = np.arange(26 * 40, dtype=np.uint8).reshape(26, 40)
@@ -133,7 +134,7 @@ def test_eval_leaves_the_panel_the_report_shows(tmp_path, monkeypatch):
     """A real (one-step) run: eval --metrics memorisation writes the picture, the record names it and the
     report embeds that very file."""
     import ganforge
-    from ganforge import evaluate
+    from ganforge import evaluation as evaluate
     from ganforge.report import build_report
 
     from conftest import TINY

@@ -17,11 +17,11 @@ name               reads                                           splits
 
 ``valid`` is the last 10,000 training images and ``train50k`` the first 50,000.
 """
-from .base import DATASETS, ImageSet, Loader, data_root, load_dataset, parse_spec
+from .base import DATASETS, ImageSet, Loader, data_root, load_dataset, parse_spec, test_split_of
 from . import arrays, cifar, digits, folder, mnist, mnist5k, svhn  # noqa: F401  (registers the loaders)
 from .arrays import load_images
 from .catalog import describe_datasets
 from .idx import read_idx, read_idx_pair
 
 __all__ = ["ImageSet", "DATASETS", "Loader", "load_dataset", "parse_spec", "data_root", "describe_datasets",
-           "load_images", "read_idx", "read_idx_pair"]
+           "load_images", "read_idx", "read_idx_pair", "test_split_of"]

@@ -82,6 +82,11 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, (split if sep else "train")
 
 
+def test_split_of(spec: str) -> str:
+    """A dataset's held-out reference: its test split (``fashion-mnist:train[:2000]`` -> ``fashion-mnist:test``)."""
+    return f"{spec.split(':', 1)[0]}:test"
+
+
 SLICE_RE = re.compile(r"^(?P<body>.*)\[(?P<start>\d*):(?P<stop>\d*)\]$")
 
 

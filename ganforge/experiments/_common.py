@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from .. import __version__  # noqa: E402
 from ..data import DATASETS, parse_spec  # noqa: E402
 from ..errors import GanforgeError  # noqa: E402
-from ..evaluate import METRICS, PREPROCESS, Context, make_extractor  # noqa: E402
+from ..evaluation import METRICS, Context, make_extractor, preprocessing  # noqa: E402
 from ..fileio import atomic_path, write_json  # noqa: E402
 
 # Values that qualify another value (its spread or a chosen parameter) are not given panels of their own.
@@ -79,7 +79,7 @@ def compute_metrics(embeddings: Sequence[Embedding], real: Mapping[str, np.ndarr
 
 def base_protocol(experiment: str, dataset: str, seed: int, embeddings: Sequence[Embedding], **extra) -> dict:
     """The ``protocol`` object: experiment, dataset, seed, each embedding and which one each metric used."""
-    feats = {e.features: {**e.extractor.protocol(), "preprocess": PREPROCESS.get(e.features.split(":")[0], "")}
+    feats = {e.features: {**e.extractor.protocol(), "preprocess": preprocessing(e.extractor)}
              for e in embeddings}
     metrics = {m: {"features": e.features, **METRICS.get(m).params} for e in embeddings for m in e.metrics}
     return {"experiment": experiment, "dataset": dataset, "seed": seed, "ganforge_version": __version__,

@@ -28,7 +28,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from ..data import load_dataset
 from ..errors import GanforgeError
-from ..evaluate import Context
+from ..evaluation import Context
 from ..features import extract
 from ..registry import Registry
 from . import EXPERIMENTS, ExperimentOptions

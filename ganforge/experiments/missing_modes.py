@@ -23,7 +23,7 @@ import torch
 
 from ..data import load_dataset
 from ..errors import GanforgeError
-from ..evaluate import Context, cached_features, load_input
+from ..evaluation import Context, cached_features, load_side
 from ..features import extract
 from . import EXPERIMENTS, ExperimentOptions
 from ._common import Curve, base_protocol, compute_metrics, dataset_name, panel_keys, plan_embeddings, \
@@ -92,9 +92,8 @@ def missing_modes(options: ExperimentOptions) -> dict:
     size = min(options.n, len(pool))
     embeddings = plan_embeddings(options.metrics or DEFAULT_METRICS, options.features, {}, reference,
                                  options.data_root)
-    test_images, kind = load_input(reference, options.n, options.seed, options.data_root)
-    real = {e.features: cached_features(reference, kind, test_images, e.extractor, options.seed)
-            for e in embeddings}
+    test = load_side(reference, options.n, options.seed, options.data_root)
+    real = {e.features: cached_features(test.images, e.extractor, test.content) for e in embeddings}
     ctx = {e.features: Context(reference, e.extractor, options.data_root, options.seed) for e in embeddings}
     draws = plan_draws(len(pool), size, options.seed)
     used = torch.unique(torch.cat([d.index for d in draws]))  # sorted distinct pool indices

@@ -64,6 +64,15 @@ class SmallCNN(nn.Module):
         return self.head(pre), pre
 
 
+def build_classifier(channels: int, num_classes: int, seed: int) -> SmallCNN:
+    """A freshly initialised classifier, its weights drawn from ``seed`` in a forked RNG: building one
+    (while training, or before loading weights during a GAN's ``eval_every``) never moves the caller's
+    random streams."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SmallCNN(channels, num_classes)
+
+
 def _paths(recipe: ClassifierRecipe) -> tuple[Path, Path]:
     base = cache_dir() / "classifiers" / f"{recipe.dataset}-{recipe.key()}"
     return base.with_suffix(".safetensors"), base.with_suffix(".json")
@@ -83,12 +92,8 @@ def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor, batch:
     return hits / len(images)
 
 
-def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, progress: bool = True) -> dict:
-    """Train on ``DATASET:train``, measure ``DATASET:test`` accuracy, save weights + record atomically."""
-    train, test = (load_dataset(f"{recipe.dataset}:{s}", data_root) for s in ("train", "test"))
-    if train.num_classes < 2:
-        raise GanforgeError(f"dataset {recipe.dataset} has no class labels to train a classifier on")
-    torch.manual_seed(recipe.seed)
+def _fit(recipe: ClassifierRecipe, train, progress: bool) -> SmallCNN:
+    """The training loop of :func:`train_classifier` (Adam, cosine decay, random shifts)."""
     gen = torch.Generator().manual_seed(recipe.seed)
     model = SmallCNN(train.channels, train.num_classes)
     steps_per_epoch = len(train) // recipe.batch_size
@@ -109,6 +114,17 @@ def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, pro
             sched.step()
             bar.update(1)
     bar.close()
+    return model
+
+
+def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, progress: bool = True) -> dict:
+    """Train on ``DATASET:train``, measure ``DATASET:test`` accuracy, save weights + record atomically."""
+    train, test = (load_dataset(f"{recipe.dataset}:{s}", data_root) for s in ("train", "test"))
+    if train.num_classes < 2:
+        raise GanforgeError(f"dataset {recipe.dataset} has no class labels to train a classifier on")
+    with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, then give it back
+        torch.manual_seed(recipe.seed)
+        model = _fit(recipe, train, progress)
     weights, record_path = _paths(recipe)
     with atomic_path(weights) as tmp:
         save_file(model.state_dict(), str(tmp))
@@ -132,7 +148,7 @@ def load_classifier(dataset: str, data_root: str | None = None, progress: bool =
         record = train_classifier(ClassifierRecipe(dataset), data_root, progress)
     if not weights.is_file() or sha1_of(weights) != record["weights_sha1"]:
         raise GanforgeError(f"{weights} does not match its record {record_path.name}; delete both to retrain")
-    model = SmallCNN(record["channels"], record["num_classes"])
+    model = build_classifier(record["channels"], record["num_classes"], record["recipe"]["seed"])
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), record
 

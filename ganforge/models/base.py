@@ -176,3 +176,18 @@ FAMILIES: Registry[type[Family]] = Registry("model family", base=Family)
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] floats -> uint8 with rounding (as torchvision.utils.save_image)."""
     return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def generate_uint8(family: Family, z: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True,
+                   draw: torch.Generator | None = None, chunk: int = 500) -> torch.Tensor:
+    """``family.generate`` over latents z (N, D) in chunks of ``chunk``, as uint8 (N, C, H, W) on the CPU.
+
+    The one way every caller (sampling, evaluation during training, the pictures) turns latents into
+    images: the chunks run on the family's device and the result does not depend on ``chunk``."""
+    device = next(family.parameters()).device
+    out = []
+    for start in range(0, len(z), chunk):
+        lab = None if labels is None else labels[start:start + chunk].to(device)
+        images = family.generate(z[start:start + chunk].to(device), lab, use_ema=use_ema, draw=draw)
+        out.append(to_uint8(images).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)

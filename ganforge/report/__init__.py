@@ -16,7 +16,6 @@ import jinja2
 
 from .. import __version__
 from ..errors import GanforgeError
-from ..evaluate_metrics import METRICS
 from ..fileio import write_text
 from ..runs import RunDir
 from .charts import overlay
@@ -52,14 +51,15 @@ def _evals(run: RunDir) -> list[dict]:
 
 def _labelled(values: dict, protocol: dict) -> dict:
     """Name each value computed on other features than its metric's default ``name [features]`` (e.g.
-    ``is [inception-logits]`` beside the classifier's ``is``), so no column mixes two embeddings."""
+    ``is [inception-logits]`` beside the classifier's ``is``), so no column mixes two embeddings. Both
+    feature names come from the record's protocol (the report reads records, not evaluation code)."""
     specs = protocol.get("metrics") if isinstance(protocol, dict) else None
     rename = {}
     for metric, spec in (specs.items() if isinstance(specs, dict) else ()):
-        if metric not in METRICS or not isinstance(spec, dict) or not isinstance(spec.get("values"), list):
+        if not isinstance(spec, dict) or not isinstance(spec.get("values"), list):
             continue
-        features = str(spec.get("features", ""))
-        if features and features != METRICS.get(metric).features:
+        features, default = str(spec.get("features", "")), spec.get("default_features")
+        if features and isinstance(default, str) and features != default:
             rename.update({key: f"{key} [{features}]" for key in spec["values"] if isinstance(key, str)})
     return {rename.get(k, k): v for k, v in values.items()}
 

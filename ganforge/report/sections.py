@@ -13,7 +13,6 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import GanforgeError
-from ..evaluate_panel import PAD
 from .charts import class_histogram
 
 PANEL_WIDTH = 400  # target display width in CSS pixels; the picture is scaled by a whole number
@@ -75,7 +74,8 @@ def panel_section(evals: list[dict]) -> dict | None:
     except OSError:
         raise GanforgeError(f"{path}: not a readable PNG picture") from None
     scale = max(1, round(PANEL_WIDTH / width))
-    pitch = (height - PAD) / max(len(rows), 1) * scale  # display height of one row
+    pad = memo.get("pad", 0) if isinstance(memo.get("pad", 0), int) else 0  # the panel's margin, in its record
+    pitch = (height - pad) / max(len(rows), 1) * scale  # display height of one row
     return {"png": base64.b64encode(path.read_bytes()).decode(), "width": width * scale,
-            "rows": rows, "pitch": round(pitch, 2), "top": PAD * scale, "record": record["file"],
+            "rows": rows, "pitch": round(pitch, 2), "top": pad * scale, "record": record["file"],
             "picture": path.name, "train": str(memo.get("train", "")), "space": str(memo.get("space", ""))}

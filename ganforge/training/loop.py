@@ -15,16 +15,17 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..config import RunConfig, to_dict
-from ..data import load_dataset
+from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..fileio import atomic_path
-from ..models import FAMILIES
+from ..models import FAMILIES, generate_uint8
 from ..models.base import Batch
 from ..nets import NetShape
 from ..plots import plot_curves
@@ -63,9 +64,18 @@ class Meter:
         return out
 
 
+Evaluator = Callable[[torch.Tensor, Optional[torch.Tensor]], dict]
+
+
 class Trainer:
-    def __init__(self, cfg: RunConfig, out: str | Path, resume: bool = False) -> None:
+    """Trains ``cfg`` into run directory ``out``. ``evaluator(images, labels) -> {name: value}`` scores
+    ``eval_n`` generated uint8 images every ``eval_every`` steps (``ganforge.train`` hands in the
+    classifier metrics of :mod:`ganforge.evaluation`); the loop itself imports nothing above training."""
+
+    def __init__(self, cfg: RunConfig, out: str | Path, resume: bool = False,
+                 evaluator: Optional[Evaluator] = None) -> None:
         self.cfg = cfg
+        self.evaluator = evaluator
         self.run = RunDir(out)
         self.env, self.device = init_distributed(cfg.device)
         if cfg.batch_size % self.env.world:
@@ -197,31 +207,28 @@ class Trainer:
         plot_curves(self.run.read_log(), self.run.curves_path)
 
     def log_metrics(self) -> None:
-        """Classifier-based metrics of ``eval_n`` samples from a fixed z, appended to the JSONL log.
+        """Held-out statistics of the family and the evaluator's metrics of ``eval_n`` samples from a fixed
+        z, appended to the JSONL log as ``eval_*``.
 
-        The latents come from their own generator, so evaluating never changes the training RNG stream.
+        The latents come from their own generator and everything runs in a forked RNG (the CPU's and this
+        process's CUDA device's), so evaluating never changes the training streams: a run with
+        ``eval_every`` trains exactly as one without.
         """
-        from ..evaluate import reference_for, training_metrics
-        from ..models import to_uint8
-
         gen = torch.Generator().manual_seed(self.cfg.seed + 2 * GRID_SEED_OFFSET)
         z = self.family.sample_latent(self.cfg.eval_n, gen, device="cpu")
-        labels = (torch.arange(self.cfg.eval_n) % max(1, self.shape.num_classes)).to(self.device) \
-            if self.family.conditional else None
-        images = torch.cat([to_uint8(self.family.generate(z[i:i + 500].to(self.device),
-                                                          None if labels is None else labels[i:i + 500])).cpu()
-                            for i in range(0, len(z), 500)])
-        with torch.random.fork_rng(devices=[]):  # building the classifier draws from the global RNG
-            values = training_metrics(images, reference_for(self.cfg.data), self.cfg.data_root)
-            values.update(self.family.heldout_stats(self._heldout_batches()))
-        self.run.append_log({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
+        labels = torch.arange(self.cfg.eval_n) % self.shape.num_classes if self.family.conditional else None
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            values = self.family.heldout_stats(self._heldout_batches())
+            if self.evaluator is not None:
+                values.update(self.evaluator(generate_uint8(self.family, z, labels), labels))
+        if values:
+            self.run.append_log({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
 
     def _heldout_batches(self, size: int = 500):
         """The test split of the training dataset as :class:`Batch` es in the family's range (loaded once)."""
-        from ..evaluate import reference_for
-
         if self._heldout is None:
-            self._heldout = prepare(load_dataset(reference_for(self.cfg.data), self.cfg.data_root),
+            self._heldout = prepare(load_dataset(test_split_of(self.cfg.data), self.cfg.data_root),
                                     self.cfg.image_size)
         data = self._heldout
         for start in range(0, len(data), size):

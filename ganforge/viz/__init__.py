@@ -42,7 +42,7 @@ def make_picture(run: str | Path, kind: str, out: str | Path, options: Optional[
     """Draw picture ``kind`` of the model in ``run`` into the PNG ``out``."""
     from torchvision.utils import save_image
 
-    from ..api import load
+    from ..training.trained import load
 
     out = Path(out)
     if out.suffix.lower() != ".png":

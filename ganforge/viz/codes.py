@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import GanforgeError
+from ..models import generate_uint8
 from ..models.infogan import CodeLayout, InfoGAN
 from . import VIZ, Picture, VizOptions
-from .latent import _render
 
 SWEEP = (-2.0, 2.0)  # the continuous codes' sweep (Chen et al. 2016, Fig. 2 c-d)
 
@@ -61,7 +61,7 @@ def codes(model, options: VizOptions) -> Picture:
     parts = []
     for b, block in enumerate(blocks):
         rows, width = block.shape[:2]
-        images = _render(model, block.reshape(rows * width, -1), None, options.use_ema)
+        images = generate_uint8(model.family, block.reshape(rows * width, -1), None, options.use_ema)
         if b:
             parts.append(images.new_zeros((cols, *images.shape[1:])))  # a blank row between blocks
         parts.append(_tile(images, rows, width, cols))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import GanforgeError
-from ..models import to_uint8
+from ..models import generate_uint8
 from . import VIZ, Picture, VizOptions
 
 
@@ -34,15 +34,6 @@ def _row_labels(model, rows: int, cols: int) -> torch.Tensor | None:
     return (torch.arange(rows) % model.num_classes).repeat_interleave(cols)
 
 
-def _render(model, z: torch.Tensor, labels: torch.Tensor | None, use_ema: bool) -> torch.Tensor:
-    device = next(model.family.parameters()).device
-    out = []
-    for start in range(0, len(z), 500):
-        lab = None if labels is None else labels[start:start + 500].to(device)
-        out.append(to_uint8(model.family.generate(z[start:start + 500].to(device), lab, use_ema)).cpu())
-    return torch.cat(out)
-
-
 @VIZ.register("interpolate")
 def interpolate(model, options: VizOptions) -> Picture:
     """``rows`` pairs of latent points, each row walking from one to the other in ``steps`` images, along
@@ -54,7 +45,7 @@ def interpolate(model, options: VizOptions) -> Picture:
     t = torch.linspace(0.0, 1.0, options.steps)
     z = PATHS[options.path](ends[:options.rows], ends[options.rows:], t).reshape(-1, ends.shape[1])
     labels = _row_labels(model, options.rows, options.steps)
-    return Picture(_render(model, z, labels, options.use_ema), options.steps)
+    return Picture(generate_uint8(model.family, z, labels, options.use_ema), options.steps)
 
 
 @VIZ.register("class-sweep")
@@ -67,4 +58,4 @@ def class_sweep(model, options: VizOptions) -> Picture:
     gen = torch.Generator().manual_seed(options.seed)
     z = model.family.sample_latent(options.rows, gen, device="cpu").repeat_interleave(k, dim=0)
     labels = torch.arange(k).repeat(options.rows)
-    return Picture(_render(model, z, labels, options.use_ema), k)
+    return Picture(generate_uint8(model.family, z, labels, options.use_ema), k)

@@ -13,7 +13,7 @@ import torch
 from scipy.stats import norm
 
 from ..errors import GanforgeError
-from ..models import to_uint8
+from ..models import generate_uint8
 from . import VIZ, Picture, VizOptions
 
 
@@ -40,7 +40,4 @@ def manifold(model, options: VizOptions) -> Picture:
     """The generator's means over a ``steps`` x ``steps`` grid of normal quantiles (seed 002, Fig. 6)."""
     _check_model(model)
     z = normal_quantile_grid(options.steps, model.config.model.z_scale)
-    device = next(model.family.parameters()).device
-    images = [to_uint8(model.family.generate(z[i:i + 500].to(device), None, options.use_ema)).cpu()
-              for i in range(0, len(z), 500)]
-    return Picture(torch.cat(images), options.steps)
+    return Picture(generate_uint8(model.family, z, None, options.use_ema), options.steps)

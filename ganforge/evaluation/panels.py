@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import metrics as M
-from .fileio import atomic_path
+from .. import metrics as M
+from ..fileio import atomic_path
 
 ROWS, K = 8, 5
 PAD, GAP, BACKGROUND = 2, 6, 255

@@ -4,30 +4,31 @@ Each entry is ``fn(real, fake, ctx) -> {name: value}`` over the features of the 
 generated (``fake``) sides, with the features it wants by default and the protocol parameters it records.
 The formulas live in :mod:`ganforge.metrics` (one module per metric, citing paper and equation); a wrapper
 only picks arguments, and may leave JSON details and a picture for the report with ``ctx.keep``.
-``ctx`` is an :class:`ganforge.evaluate.Context`.
+``ctx`` is a :class:`ganforge.evaluation.context.Context`.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import metrics as M
-from .evaluate_panel import K, ROWS, compose, nearest_training_images
-from .features.pixels import PixelFeatures
-from .errors import GanforgeError
-from .registry import Registry
+from .. import metrics as M
+from ..errors import GanforgeError, GanforgeWarning
+from ..features.pixels import PixelFeatures
+from ..registry import Registry
+from .panels import K, PAD, ROWS, compose, nearest_training_images
 
 if TYPE_CHECKING:
-    from .evaluate import Context
+    from .context import Context
 
 
 @dataclass(frozen=True)
 class Metric:
     """A registered metric: ``fn(real, fake, ctx) -> {name: value}`` and its default features.
 
-    ``ctx`` is a :class:`~ganforge.evaluate.Context`: the reference spec, the generated side (images and
+    ``ctx`` is a :class:`~ganforge.evaluation.context.Context`: the reference spec, the generated side (images and
     labels), a way to get features of other splits of the reference dataset (Parzen's validation set,
     the training set for memorisation checks) and ``keep`` for details and pictures. ``needs_labels``:
     the metric needs the labels the generated images were made for (checked before any features).
@@ -121,17 +122,39 @@ def _conditional_accuracy(real, fake, ctx):
 
 
 @register_metric("parzen", "pixels", sigma_grid="numpy.logspace(-1, 0, 10)", valid="DATASET:valid[:1000]",
-                 reference="Goodfellow et al. 2014, DESIGN.md section 4")
+                 reference="Goodfellow et al. 2014, Generative Adversarial Nets, section 5 (Parzen window)")
 def _parzen(real, fake, ctx):
     """Parzen-window log-likelihood of the reference (test) images under the generated samples.
 
-    sigma maximises the mean log-likelihood of 1,000 held-out training images (the ``valid`` split);
-    the result is the test mean +- its standard error (std / sqrt(n)).
+    sigma maximises the mean log-likelihood of 1,000 held-out training images (the ``valid`` split, the
+    last 10,000 training images); the result is the test mean +- its standard error (std / sqrt(n)).
+    Most models train on all of ``train``, ``valid`` included: then sigma is chosen on images the model
+    has seen, which favours a small sigma (and a memorising model). That is checked on the images
+    themselves, recorded in the protocol and warned about (:func:`_valid_seen_in_training`).
     """
-    valid = ctx.features(ctx.dataset_split("valid[:1000]", "parzen"))
+    valid_spec = ctx.dataset_split("valid[:1000]", "parzen")
+    ctx.notes["parzen"] = _valid_seen_in_training(ctx, valid_spec)
+    valid = ctx.features(valid_spec)
     sigma = M.select_parzen_sigma(fake, valid)
     ll = M.parzen_log_likelihood(fake, real, sigma)
     return {"parzen": float(ll.mean()), "parzen_se": float(ll.std() / np.sqrt(len(ll))), "parzen_sigma": sigma}
+
+
+def _valid_seen_in_training(ctx, valid_spec: str) -> dict:
+    """How many of Parzen's validation images are in the generated run's training data (compared as
+    images, so any split or slice spelling is caught); warns when the share exceeds 1%."""
+    trained_on = ctx.generated.trained_on if ctx.generated is not None else None
+    if trained_on is None:
+        return {"valid_in_training": "unknown (the generated input is not a run directory)"}
+    seen = {bytes(row) for row in ctx.images(trained_on).reshape(len(ctx.images(trained_on)), -1).numpy()}
+    valid = ctx.images(valid_spec)
+    hits = sum(bytes(row) in seen for row in valid.reshape(len(valid), -1).numpy())
+    if hits > 0.01 * len(valid):
+        warnings.warn(f"parzen: {hits} of the {len(valid)} images sigma is chosen on ({valid_spec}) are in the "
+                      f"run's training data ({trained_on}); the log-likelihood is optimistic (train on "
+                      f"DATASET:train50k, as goodfellow-mnist does, for the paper's protocol)", GanforgeWarning,
+                      stacklevel=2)
+    return {"valid_in_training": f"{hits}/{len(valid)}", "trained_on": trained_on}
 
 
 @register_metric("memorisation", "pixels", train="DATASET:train", distance="euclidean",
@@ -147,7 +170,7 @@ def _memorisation(real, fake, ctx):
         order = [pair[0] for pair in summary["closest_pairs"]] if in_pixels else None
         train = ctx.images(train_spec)
         found = nearest_training_images(ctx.generated.images, train, order=order)
-        ctx.keep("memorisation", {"train": train_spec, "space": "pixels in [0, 1], euclidean",
+        ctx.keep("memorisation", {"train": train_spec, "space": "pixels in [0, 1], euclidean", "pad": PAD,
                                   "rows": found.to_json()},
                  picture=("neighbours", compose(ctx.generated.images, train, found)))
     return {"nn_median_ratio": summary["median_ratio"], "nn_share_below_test_p1": summary["share_below_test_p1"]}

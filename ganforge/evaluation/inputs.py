@@ -1,0 +1,66 @@
+"""Evaluation inputs: any image set ``score`` accepts, loaded as a :class:`Side` (uint8 images + labels).
+
+An input is ``DATASET:SPLIT``, an image folder, an ``.npz``/``.npy`` of uint8 images, or a run directory,
+which is sampled from its latest checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..data import load_images
+from ..training.trained import load
+from .cache import content_hash
+
+
+@dataclass(frozen=True)
+class Side:
+    """One loaded input: uint8 (N, C, H, W) ``images``, its ``kind`` ("images" or "run at step ..."), the
+    class ``labels`` (N,) the images belong to or were generated for (None if unknown), class names and the
+    ``content`` hash of images and labels (the feature cache's key, recorded in the protocol)."""
+
+    spec: str
+    images: torch.Tensor
+    kind: str
+    labels: torch.Tensor | None = None
+    class_names: list[str] | None = None
+    content: str = ""
+    trained_on: str | None = None  # a run's training data spec (None for image sets)
+
+
+def make_side(spec: str, images: torch.Tensor, kind: str, labels: torch.Tensor | None = None,
+              class_names: list[str] | None = None, trained_on: str | None = None) -> Side:
+    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on)
+
+
+def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
+    """uint8 (N, C, H, W) images of an input and its kind ("run" inputs are sampled, others subsampled)."""
+    side = load_side(spec, n, seed, data_root)
+    return side.images, side.kind
+
+
+def load_side(spec: str, n: int, seed: int, data_root: str | None = None) -> Side:
+    """An input as a :class:`Side`: a run directory is sampled (a conditional one with balanced labels
+    ``i mod K``); an image set keeps a random ``n`` of its images (in order) and their labels."""
+    if (Path(spec) / "config.json").is_file():
+        return _sample_run(spec, n, seed)
+    data = load_images(spec, data_root)
+    images, labels = data.images, data.labels
+    if len(images) > n:
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        images, labels = images[idx], labels[idx]
+    labelled = data.num_classes > 0 and bool((labels >= 0).all())
+    return make_side(spec, images, "images", labels if labelled else None, data.class_names)
+
+
+def _sample_run(spec: str, n: int, seed: int) -> Side:
+    model = load(spec)
+    kind = f"run at step {model.step} ({model.checkpoint.name})"
+    data = model.config.data
+    if not model.conditional:
+        return make_side(spec, model.sample(n, seed=seed), kind, trained_on=data)
+    labels = torch.arange(n) % model.num_classes
+    return make_side(spec, model.sample(n, seed=seed, labels=labels), f"{kind}, labels i mod {model.num_classes}",
+                     labels, trained_on=data)

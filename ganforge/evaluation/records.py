@@ -1,0 +1,60 @@
+"""Eval records: ``evaluate_run`` scores a run's checkpoint and writes ``RUN/eval/step-<step>.json``.
+
+The record is what ``ganforge report`` reads: the numbers, their protocol (naming the checkpoint) and the
+``details`` metrics left (class histograms, nearest-neighbour rows), with pictures beside it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..data import test_split_of
+from ..fileio import write_json
+from ..training.trained import load
+from .context import Extras
+from .panels import write_png
+from .scoring import score_with_extras
+
+
+def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: str | None = None,
+                 n: int = 10_000, ref: str | None = None, seed: int = 0) -> tuple[dict, Path]:
+    """Score a run's latest checkpoint against ``ref`` (default: its dataset's test split); writes and
+    returns ``RUN/eval/step-<step>.json``. The returned result holds the numbers and protocol only."""
+    model = load(run)
+    reference = ref or test_split_of(model.config.data)
+    result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root)
+    result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step)
+    out = Path(run) / "eval" / f"step-{model.step:07d}.json"
+    record = {**result, "details": write_pictures(extras, out)} if extras.details else result
+    write_json(out, merge_record(out, record))
+    return result, out
+
+
+def write_pictures(extras: Extras, record: Path) -> dict:
+    """Write each picture beside ``record`` as ``<record stem>-<name>.png``; the details, each naming its
+    picture file under ``picture``."""
+    details = {metric: dict(d) for metric, d in extras.details.items()}
+    for metric, (name, picture) in extras.pictures.items():
+        path = write_png(picture, record.with_name(f"{record.stem}-{name}.png"))
+        details.setdefault(metric, {})["picture"] = path.name
+    return details
+
+
+def merge_record(path: Path, result: dict) -> dict:
+    """Add ``result`` to an existing record of the same checkpoint, inputs, n and seed (else replace it),
+    so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both (numbers, protocol and details)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return result
+    same = ("inputs", "n", "seed", "checkpoint", "ganforge_version", "content_sha1")
+    if any(old.get("protocol", {}).get(k) != result["protocol"].get(k) for k in same):
+        return result
+    merged = {**old, **result}
+    merged["protocol"] = {**old["protocol"], **result["protocol"],
+                          "features": {**old["protocol"]["features"], **result["protocol"]["features"]},
+                          "metrics": {**old["protocol"]["metrics"], **result["protocol"]["metrics"]}}
+    details = {**old.get("details", {}), **result.get("details", {})}
+    if details:
+        merged["details"] = details
+    return merged

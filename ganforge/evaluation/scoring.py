@@ -1,0 +1,82 @@
+"""Scoring two image sets: inputs -> features (content-hash cache) -> registered metrics -> result + protocol.
+
+``score(a, b)`` compares any two image sets (``DATASET:SPLIT``, an image folder, an ``.npz``/``.npy`` of
+uint8 images, or a run directory, which is sampled). Every result carries a ``protocol`` object naming
+everything that produced it: inputs and their content hashes, sizes, seed, extractor and its weights'
+sha1, preprocessing and the ganforge version.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import __version__
+from ..data import parse_spec
+from ..errors import GanforgeError
+from .cache import cached_features, preprocessing
+from .context import Context, Extras, make_extractor, no_labels_error
+from .inputs import Side, load_side
+from .registry import METRICS, check_logits
+
+
+def score(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
+          n: int = 10_000, seed: int = 0, data_root: str | None = None) -> dict:
+    """Metrics comparing ``input1`` (the reference) with ``input2``, plus their ``protocol``."""
+    return score_with_extras(input1, input2, metrics, features, n, seed, data_root)[0]
+
+
+def _check_requirements(specs: dict, features: str | None, gen: Side, input2: str) -> None:
+    """User errors before any features are computed: labels and logits the metrics need."""
+    for name, spec in specs.items():
+        if spec.needs_labels and gen.labels is None:
+            raise no_labels_error(name, input2)
+        if spec.needs_logits:
+            check_logits(name, features or spec.features)
+
+
+def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
+                      n: int = 10_000, seed: int = 0, data_root: str | None = None) -> tuple[dict, Extras]:
+    """:func:`score` and the :class:`Extras` (details, pictures) its metrics left."""
+    specs = {name: METRICS.get(name) for name in metrics or ["fid", "kid"]}
+    groups: dict[str, list[str]] = {}
+    for name, spec in specs.items():
+        groups.setdefault(features or spec.features, []).append(name)
+    ref, gen = (load_side(s, n, seed, data_root) for s in (input1, input2))
+    _check_requirements(specs, features, gen, input2)
+    result: dict = {}
+    extras = Extras()
+    protocol = {"inputs": [input1, input2], "kinds": [ref.kind, gen.kind], "n": [len(ref.images), len(gen.images)],
+                "content_sha1": [ref.content, gen.content], "seed": seed, "ganforge_version": __version__,
+                "features": {}, "metrics": {}}
+    for feat_name, metric_names in groups.items():
+        extractor = make_extractor(feat_name, input1, data_root)
+        real, fake = (cached_features(s.images, extractor, s.content) for s in (ref, gen))
+        protocol["features"][feat_name] = {**extractor.protocol(), "preprocess": preprocessing(extractor)}
+        ctx = Context(input1, extractor, data_root, seed, gen, _class_names(ref, extractor), extras)
+        for name in metric_names:
+            values = specs[name].fn(real, fake, ctx)
+            result.update(values)
+            protocol["metrics"][name] = {"features": feat_name, "values": sorted(values),
+                                         "default_features": specs[name].features, **specs[name].params,
+                                         **ctx.notes.get(name, {})}
+    result["protocol"] = protocol
+    return result, extras
+
+
+def _class_names(reference: Side, extractor) -> list[str] | None:
+    """The reference's class names when the extractor is a classifier of the reference's dataset."""
+    dataset = getattr(extractor, "dataset", None)
+    if dataset is None or reference.kind != "images" or Path(reference.spec).exists():
+        return None
+    return reference.class_names if parse_spec(reference.spec)[0] == dataset else None
+
+
+def check_metric_names(text: str | None) -> list[str] | None:
+    """``--metrics a,b`` as a list of registered metric names (None: the defaults)."""
+    if not text:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        METRICS.get(name)
+    if not names:
+        raise GanforgeError("--metrics is empty (expected e.g. fid,kid)")
+    return names
