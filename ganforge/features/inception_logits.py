@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import GanforgeError
-from ..fileio import atomic_path, cache_dir, sha1_of
+from ..fileio import atomic_path, cache_dir, load_weights_only, sha1_of
 from .base import FEATURES, FeatureExtractor, check_images
 from .inception import load_torchscript_file, preprocess, weights_path
 from .inception_net import build_fid_inception, fold_batchnorm, pool3, unbiased_logits
@@ -39,11 +39,7 @@ def logits_weights_path() -> Path:
 def load_network(path: str | Path) -> torch.nn.Module:
     """Read a state dict safely (``weights_only=True``), check it is the FID InceptionV3's and return that
     network with these weights, batch norm folded, in eval mode."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (torch raises many types for a bad or unsafe file)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise GanforgeError(f"{path}: not a safe PyTorch weights file ({first})") from None
+    state = load_weights_only(path, "{path}: not a safe PyTorch weights file ({reason})")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise GanforgeError(f"{path}: expected a state dict of tensors ({EXPECTED})")
     net = build_fid_inception()

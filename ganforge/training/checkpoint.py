@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 from ..errors import GanforgeError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, load_weights_only
 
 FORMAT = "ganforge-checkpoint-1"
+PAYLOAD_KEYS = ("step", "config", "shape", "model")  # what loading a model reads
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -28,13 +29,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     path = Path(path)
     if not path.is_file():
         raise GanforgeError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/corrupt/foreign files
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise GanforgeError(f"checkpoint {path} cannot be read ({reason})") from None
+    payload = load_weights_only(path, "checkpoint {path} cannot be read ({reason})", map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GanforgeError(f"{path} is not a ganforge checkpoint (expected format {FORMAT})")
+    missing = [k for k in PAYLOAD_KEYS if k not in payload]
+    if missing or not isinstance(payload["config"], str) or not isinstance(payload["model"], dict):
+        raise GanforgeError(f"{path} is an incomplete ganforge checkpoint (missing or malformed: "
+                            f"{', '.join(missing) or 'config/model'})")
     return payload
 
 
