@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from .config import ModelConfig, RunConfig, from_dict
 from .errors import GanforgeError
 from .fileio import write_json, write_text
 
@@ -50,12 +51,29 @@ class RunDir:
             path.unlink(missing_ok=True)
 
     def read_config(self) -> dict:
+        """The run's config.json as a dict, checked to be a valid :class:`~ganforge.config.RunConfig`
+        (a JSON object with known keys and values of the right types), so nothing reads a broken one."""
         if not self.config_path.is_file():
             raise GanforgeError(f"{self.root} is not a ganforge run directory (no config.json)")
         try:
-            return json.loads(self.config_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise GanforgeError(f"{self.config_path} is not valid JSON ({exc.msg})") from None
+            data = json.loads(self.config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GanforgeError(f"{self.config_path} is not valid JSON ({getattr(exc, 'msg', exc)})") from None
+        if not isinstance(data, dict):
+            raise GanforgeError(f"{self.config_path} is not a run config (expected a JSON object, got "
+                                f"{type(data).__name__})")
+        try:
+            from_dict(RunConfig, data)
+        except GanforgeError as exc:
+            raise GanforgeError(f"{self.config_path}: {exc}") from None
+        return data
+
+    def check_checkpoint_model(self, model: ModelConfig, checkpoint: Path) -> None:
+        """Refuse a checkpoint whose model config (as saved in it) is not this run's: a checkpoint of
+        another model copied into the run. Runs without config.json are not checked."""
+        if self.config_path.is_file() and from_dict(RunConfig, self.read_config()).model != model:
+            raise GanforgeError(f"checkpoint {checkpoint} is not from this run: its model config differs from "
+                                f"{self.config_path}")
 
     def write_config(self, config: dict) -> None:
         write_json(self.config_path, config)

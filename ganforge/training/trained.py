@@ -57,6 +57,7 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
         raise GanforgeError(f"{run.root} has no checkpoint yet (expected {run.ckpt_dir}/step-N.pt)")
     payload = load_checkpoint(path)
     cfg = from_dict(RunConfig, checkpoint_config(payload))
+    run.check_checkpoint_model(cfg.model, path)
     shape = payload["shape"]
     family = FAMILIES.get(cfg.model.family)(cfg.model, NetShape(shape["channels"], shape["image_size"],
                                                                  cfg.model.z_dim, shape["num_classes"]))
