@@ -172,6 +172,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise GanforgeError(f"config {where} must be a section (mapping), got {value!r}")
         return from_dict(tp, value, where + ".")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise GanforgeError(f"config {where} must be a list, got {value!r}")
+        return [_coerce(v, args[0], where) for v in value]
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise GanforgeError(f"config {where} must be a list of {len(args)} numbers, got {value!r}")
@@ -218,7 +222,21 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise GanforgeError(f"config ema_decay must be in [0, 1), got {cfg.ema_decay}")
     if "name" not in cfg.model.generator:
         raise GanforgeError("config model.generator needs a 'name' (a registered network)")
+    if cfg.image_size is not None and cfg.image_size <= 0:
+        raise GanforgeError(f"config image_size must be a positive number of pixels, got {cfg.image_size}")
+    for name in ("g_opt", "d_opt"):
+        _check_optimizer(name, getattr(cfg, name))
     return cfg
+
+
+def _check_optimizer(name: str, opt: OptimConfig) -> None:
+    """The ranges the optimisers accept (checked here, so ``--dry-run`` refuses them too)."""
+    ranges = {"lr": (opt.lr > 0, "positive"), "eps": (opt.eps >= 0, "at least 0"),
+              "weight_decay": (opt.weight_decay >= 0, "at least 0"), "momentum": (opt.momentum >= 0, "at least 0"),
+              "betas": (all(0 <= b < 1 for b in opt.betas), "two numbers in [0, 1)")}
+    for key, (ok, expected) in ranges.items():
+        if not ok:
+            raise GanforgeError(f"config {name}.{key} must be {expected}, got {getattr(opt, key)}")
 
 
 def resolve_config(preset: str, overrides: dict[str, Any] | None = None, base: dict | None = None) -> RunConfig:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..config import from_dict
 from ..errors import GanforgeError
 from ..registry import Registry
 
@@ -75,21 +76,28 @@ GENERATORS: Registry[type[Generator]] = Registry("generator", base=Generator)
 DISCRIMINATORS: Registry[type[Discriminator]] = Registry("discriminator", base=Discriminator)
 
 
-def make_args(cls: type[nn.Module], values: Mapping[str, Any]) -> Any:
-    """Build ``cls.Args`` from a dict, rejecting keys the network does not have."""
+def make_args(cls: type, values: Mapping[str, Any]) -> Any:
+    """Build ``cls.Args`` from a dict, rejecting keys ``cls`` does not have and values of the wrong type
+    (``width=abc``), as the run config's own keys are checked."""
     fields = {f.name for f in dataclasses.fields(cls.Args)}
     unknown = sorted(set(values) - fields)
     if unknown:
         raise GanforgeError(
             f"{cls.__name__} has no option {unknown[0]!r} (expected one of: {', '.join(sorted(fields)) or 'none'})"
         )
-    return cls.Args(**values)
+    return from_dict(cls.Args, dict(values), f"{cls.__name__}.")
 
 
 def build_net(registry: Registry, name: str, shape: NetShape, values: Mapping[str, Any]) -> nn.Module:
-    """Construct the network ``name`` from ``registry`` for ``shape`` with options ``values``."""
+    """Construct the network ``name`` from ``registry`` for ``shape`` with options ``values``; options
+    torch cannot build layers from (``width=-3``) are a user error naming the network."""
     cls = registry.get(name)
-    return cls(shape, make_args(cls, values))
+    args = make_args(cls, values)
+    try:
+        return cls(shape, args)
+    except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+        raise GanforgeError(f"{name}: cannot build it with {dict(values)} for {shape.channels}x{shape.image_size}"
+                            f"x{shape.image_size} images ({' '.join(str(exc).split())[:160]})") from None
 
 
 def build_from_spec(registry: Registry, spec: Mapping[str, Any], shape: NetShape, key: str) -> nn.Module:
