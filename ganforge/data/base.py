@@ -101,7 +101,10 @@ def load_dataset(spec: str, root: str | os.PathLike | None = None) -> ImageSet:
     if match:
         start = int(match.group("start") or 0)
         stop = int(match.group("stop") or len(data))
-        if not 0 <= start < stop <= len(data):
-            raise GanforgeError(f"dataset slice [{start}:{stop}] of {name}:{split} is outside its {len(data)} images")
+        if start >= stop:
+            raise GanforgeError(f"dataset slice [{start}:{stop}] of {name}:{split} selects no images "
+                                f"(expected START < STOP)")
+        if stop > len(data):
+            raise GanforgeError(f"dataset slice [{start}:{stop}] of {name}:{split} goes past its {len(data)} images")
         data = data.subset(slice(start, stop), name=spec)
     return data

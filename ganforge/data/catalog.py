@@ -22,6 +22,9 @@ def describe_datasets(root: str | os.PathLike | None = None) -> list[dict[str, A
     Fashion-MNIST).
     """
     resolved = data_root(root)
+    if resolved is not None and not resolved.is_dir():
+        raise GanforgeError(f"data root {resolved} is not a folder (expected --data-root or GANFORGE_DATA to "
+                            "name the folder that holds the datasets)")
     rows: list[dict[str, Any]] = []
     for name, loader in DATASETS.items():
         splits = getattr(loader, "splits", ("train",))

@@ -101,7 +101,10 @@ def holdout(images: np.ndarray, labels: np.ndarray, split: str, dataset: str, so
 
 def make_set(images: np.ndarray, labels: Optional[np.ndarray], num_classes: int, name: str, source: Path | str,
              class_names: Optional[list[str]] = None) -> ImageSet:
-    """Wrap uint8 numpy images (N, C, H, W) and labels (None = unlabelled, -1) into an :class:`ImageSet`."""
+    """Wrap uint8 numpy images (N, C, H, W) and labels (None = unlabelled, -1) into an :class:`ImageSet`;
+    a set without a single pixel (no images, or images of zero size) is refused, naming it."""
+    if images.size == 0:
+        raise GanforgeError(f"{name}: holds no images (got shape {tuple(images.shape)}; expected at least one)")
     images = np.ascontiguousarray(images, dtype=np.uint8)
     if not images.flags.writeable:  # np.frombuffer views are read-only; torch wants writable memory
         images = images.copy()
