@@ -36,6 +36,8 @@ def _check_requirements(specs: dict, features: str | None, gen: Side, input2: st
 def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
                       n: int = 10_000, seed: int = 0, data_root: str | None = None) -> tuple[dict, Extras]:
     """:func:`score` and the :class:`Extras` (details, pictures) its metrics left."""
+    if n < 1:
+        raise GanforgeError(f"--n must be a positive number of images, got {n}")
     specs = {name: METRICS.get(name) for name in metrics or ["fid", "kid"]}
     groups: dict[str, list[str]] = {}
     for name, spec in specs.items():
@@ -50,6 +52,7 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
     for feat_name, metric_names in groups.items():
         extractor = make_extractor(feat_name, input1, data_root)
         real, fake = (cached_features(s.images, extractor, s.content) for s in (ref, gen))
+        _check_comparable(feat_name, real, fake, ref, gen)
         protocol["features"][feat_name] = {**extractor.protocol(), "preprocess": preprocessing(extractor)}
         ctx = Context(input1, extractor, data_root, seed, gen, _class_names(ref, extractor), extras)
         for name in metric_names:
@@ -60,6 +63,15 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
                                          **ctx.notes.get(name, {})}
     result["protocol"] = protocol
     return result, extras
+
+
+def _check_comparable(features: str, real, fake, ref: Side, gen: Side) -> None:
+    """Features of the two sides must have one length: extractors that do not resize (pixels) give
+    different lengths for images of different sizes."""
+    if real.shape[1] != fake.shape[1]:
+        shapes = ["x".join(map(str, s.images.shape[1:])) for s in (ref, gen)]
+        raise GanforgeError(f"--features {features}: {gen.spec} has {shapes[1]} images and {ref.spec} {shapes[0]}; "
+                            f"these features do not resize, so compare images of one size")
 
 
 def _class_names(reference: Side, extractor) -> list[str] | None:
