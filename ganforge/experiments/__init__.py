@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..errors import GanforgeError
 from ..registry import Registry, import_submodules
 
 
@@ -28,10 +29,12 @@ EXPERIMENTS: Registry[Callable[[ExperimentOptions], dict]] = Registry("experimen
 
 
 def run_experiment(name: str, options: ExperimentOptions) -> dict:
-    """Run experiment ``name``; the experiment writes its JSON record and plot under ``options.out``."""
+    """Run experiment ``name``; the experiment writes its JSON record and plot under ``options.out``
+    (created by those atomic writes, so a refused input leaves no empty folder behind)."""
     run = EXPERIMENTS.get(name)
     options.out = Path(options.out)
-    options.out.mkdir(parents=True, exist_ok=True)
+    if options.out.exists() and not options.out.is_dir():
+        raise GanforgeError(f"--out {options.out} is a file (expected a folder for {name}.json and {name}.png)")
     return run(options)
 
 
