@@ -106,7 +106,7 @@ def missing_modes(options: ExperimentOptions) -> dict:
     itself, sources = compute_metrics(embeddings, real, real, ctx)
     protocol = base_protocol(NAME, dataset, options.seed, embeddings, source="seed 004 section 3.4.5, Fig. 3.7",
                              splits={"pool": f"{dataset}:train", "reference": reference},
-                             n={"reference": len(test_images), "set_size": size, "pool": len(pool),
+                             n={"reference": len(test.images), "set_size": size, "pool": len(pool),
                                 "grid": n_grid(size)},
                              repeats=REPEATS, value_features=sources)
     record = {"protocol": protocol, "results": summarise(draws, runs, distinct, size), "test_vs_itself": itself}
