@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from ..data import load_dataset, parse_spec
+from ..data import DATASETS, load_dataset, parse_spec
 from ..errors import GanforgeError
 from ..fileio import atomic_path, cache_dir, sha1_of, write_json
 from .base import FEATURES, FeatureExtractor, check_images
@@ -117,11 +117,26 @@ def _fit(recipe: ClassifierRecipe, train, progress: bool) -> SmallCNN:
     return model
 
 
+def check_recipe(recipe: ClassifierRecipe) -> None:
+    """User errors before any data is read: a dataset spec instead of a name, no epochs or batches."""
+    if ":" in recipe.dataset:
+        raise GanforgeError(f"classifier dataset {recipe.dataset!r}: expected a dataset name without a split "
+                            f"(e.g. fashion-mnist); it trains on the train split and is tested on test")
+    DATASETS.get(recipe.dataset)
+    for key in ("epochs", "batch_size"):
+        if getattr(recipe, key) < 1:
+            raise GanforgeError(f"classifier --{key.replace('_', '-')} must be at least 1, got {getattr(recipe, key)}")
+
+
 def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, progress: bool = True) -> dict:
     """Train on ``DATASET:train``, measure ``DATASET:test`` accuracy, save weights + record atomically."""
+    check_recipe(recipe)
     train, test = (load_dataset(f"{recipe.dataset}:{s}", data_root) for s in ("train", "test"))
     if train.num_classes < 2:
         raise GanforgeError(f"dataset {recipe.dataset} has no class labels to train a classifier on")
+    if len(train) < recipe.batch_size:
+        raise GanforgeError(f"dataset {recipe.dataset}: {len(train)} training images cannot fill one batch of "
+                            f"{recipe.batch_size}")
     with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, then give it back
         torch.manual_seed(recipe.seed)
         model = _fit(recipe, train, progress)
