@@ -8,6 +8,7 @@ values of the wrong type with one-line messages. The resolved config is saved in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -100,7 +101,7 @@ class RunConfig:
 CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
            "z_dist": ("normal", "uniform")}
 POSITIVE = ("steps", "batch_size", "d_steps", "ckpt_every", "sample_every", "log_every", "grid_size",
-            "keep_checkpoints", "z_dim")
+            "keep_checkpoints", "z_dim", "eval_n")
 
 
 # ---------------------------------------------------------------- presets
@@ -222,21 +223,28 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise GanforgeError(f"config ema_decay must be in [0, 1), got {cfg.ema_decay}")
     if "name" not in cfg.model.generator:
         raise GanforgeError("config model.generator needs a 'name' (a registered network)")
-    if cfg.image_size is not None and cfg.image_size <= 0:
-        raise GanforgeError(f"config image_size must be a positive number of pixels, got {cfg.image_size}")
-    for name in ("g_opt", "d_opt"):
-        _check_optimizer(name, getattr(cfg, name))
+    _check_ranges(cfg)
     return cfg
 
 
-def _check_optimizer(name: str, opt: OptimConfig) -> None:
-    """The ranges the optimisers accept (checked here, so ``--dry-run`` refuses them too)."""
-    ranges = {"lr": (opt.lr > 0, "positive"), "eps": (opt.eps >= 0, "at least 0"),
-              "weight_decay": (opt.weight_decay >= 0, "at least 0"), "momentum": (opt.momentum >= 0, "at least 0"),
-              "betas": (all(0 <= b < 1 for b in opt.betas), "two numbers in [0, 1)")}
-    for key, (ok, expected) in ranges.items():
+def _check_ranges(cfg: RunConfig) -> None:
+    """Values torch or the training loop would fail on or misread (``g_opt.lr=-1``), checked when the config
+    is resolved, so ``--dry-run`` refuses them too."""
+    model = cfg.model
+    checks = {"image_size": (cfg.image_size is None or cfg.image_size > 0, "a positive number of pixels"),
+              "eval_every": (cfg.eval_every >= 0, "at least 0 (0: off)"),
+              "model.label_smoothing": (0 <= model.label_smoothing < 1, "in [0, 1)"),
+              "model.instance_noise": (model.instance_noise >= 0, "at least 0"),
+              "model.instance_noise_steps": (model.instance_noise_steps >= 0, "at least 0")}
+    for name in ("g_opt", "d_opt"):
+        opt = getattr(cfg, name)
+        checks.update({f"{name}.lr": (opt.lr > 0, "positive"), f"{name}.lr_decay": (opt.lr_decay > 0, "positive"),
+                       f"{name}.betas": (all(0 <= b < 1 for b in opt.betas), "two numbers in [0, 1)"),
+                       **{f"{name}.{k}": (getattr(opt, k) >= 0, "at least 0")
+                          for k in ("eps", "weight_decay", "momentum", "lr_min")}})
+    for key, (ok, expected) in checks.items():
         if not ok:
-            raise GanforgeError(f"config {name}.{key} must be {expected}, got {getattr(opt, key)}")
+            raise GanforgeError(f"config {key} must be {expected}, got {functools.reduce(getattr, key.split('.'), cfg)}")
 
 
 def resolve_config(preset: str, overrides: dict[str, Any] | None = None, base: dict | None = None) -> RunConfig:
