@@ -151,3 +151,20 @@ def test_data_lists_found_and_missing_datasets(capsys, tmp_path):
     assert "60000 x 1x28x28" in lines["fashion-mnist:train"] and "10 classes" in lines["fashion-mnist:train"]
     assert "10000 x 1x28x28" in lines["fashion-mnist:test"]
     assert "not found" in lines["mnist:train"] and str(tmp_path) in lines["mnist:train"]
+
+
+def test_every_command_of_the_readme_tour_parses():
+    """Each ``ganforge ...`` line of README's tour is accepted by the parser, KEY=VALUE words included."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from ganforge.cli import parse_args
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    lines = [m.group(1) for m in re.finditer(r"(?:\.venv/bin/ganforge|-m ganforge) +([^#`\n]*)", readme.read_text())]
+    parsed = [parse_args(shlex.split(line.rstrip(" \\"))) for line in lines]
+    assert {a.command for a in parsed} >= {"presets", "data", "train", "sample", "viz", "fetch", "eval", "score",
+                                           "classifier", "report", "experiment"}
+    resumed = next(a for a in parsed if a.command == "train" and a.resume)
+    assert resumed.overrides == ["steps=6000"]  # a KEY=VALUE after --resume still reaches the overrides

@@ -1,0 +1,55 @@
+"""What every subcommand module builds on: the one-line-error parser and the subcommand registry.
+
+A subcommand is registered with :func:`command` on its run function, naming the function that adds its
+arguments; ``build_parser`` (in ``ganforge.cli``) builds one sub-parser per registered entry, in
+registration order, so adding a subcommand touches nothing but its own module.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..errors import GanforgeError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), as for every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("ganforge").strip()
+        raise GanforgeError(f"{command}: {message}" if command else message)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name and help line, the function adding its arguments to its sub-parser, the
+    function it runs, and ``trailing``, the list argument that collects ``KEY=VALUE`` words given after
+    options (argparse stops filling a trailing ``nargs="*"`` positional once an option intervenes)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], None]
+    trailing: Optional[str] = None
+
+
+COMMANDS: list[Command] = []
+
+
+def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+            trailing: Optional[str] = None) -> Callable:
+    """Decorator registering the decorated function as subcommand ``name`` (a duplicate is a programming error)."""
+
+    def register(run: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], None]:
+        if any(c.name == name for c in COMMANDS):
+            raise ValueError(f"subcommand {name!r} is registered twice")
+        COMMANDS.append(Command(name, help, add_arguments, run, trailing))
+        return run
+
+    return register
+
+
+def add_data_root(parser: argparse.ArgumentParser) -> None:
+    """``--data-root``, which every subcommand that reads a dataset takes."""
+    parser.add_argument("--data-root", default=None, help="where datasets live (else $GANFORGE_DATA)")

@@ -1,0 +1,61 @@
+"""Subcommands that draw and write up: ``report`` (one HTML file of runs), ``viz`` (a picture of a model's
+latent space) and ``experiment`` (how metrics react to controlled damage, as JSON and a plot)."""
+from __future__ import annotations
+
+import argparse
+
+from .base import add_data_root, command
+
+
+def report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", required=True, help="FILE.html")
+
+
+@command("report", "one self-contained HTML report of one or more runs", report_arguments)
+def cmd_report(args) -> None:
+    from ..report import build_report
+
+    print(f"report written to {build_report(args.runs, args.out)}")
+
+
+def viz_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run")
+    p.add_argument("kind", help="interpolate | class-sweep | manifold (2-d VAE) | codes (InfoGAN)")
+    p.add_argument("--out", required=True, help="FILE.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", type=int, default=8, help="latent points (rows)")
+    p.add_argument("--steps", type=int, default=10, help="columns of an interpolation, manifold or code sweep")
+    p.add_argument("--path", default="spherical", help="interpolate: linear or spherical")
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
+
+
+@command("viz", "pictures of a model: interpolate, class-sweep, manifold, codes", viz_arguments)
+def cmd_viz(args) -> None:
+    from ..viz import VizOptions, make_picture
+
+    options = VizOptions(seed=args.seed, rows=args.rows, steps=args.steps, path=args.path, use_ema=not args.raw)
+    print(f"{args.kind} written to {make_picture(args.run, args.kind, args.out, options, args.checkpoint)}")
+
+
+def experiment_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="missing-modes | corruptions")
+    p.add_argument("dataset", help="a labelled dataset, e.g. fashion-mnist")
+    p.add_argument("--out", required=True, help="directory for NAME.json and NAME.png")
+    p.add_argument("--metrics", default=None, help="comma list (default: the experiment's own)")
+    p.add_argument("--features", default=None)
+    p.add_argument("--n", type=int, default=2000, help="images per set")
+    p.add_argument("--seed", type=int, default=0)
+    add_data_root(p)
+
+
+@command("experiment", "how metrics react to missing modes or corrupted images", experiment_arguments)
+def cmd_experiment(args) -> None:
+    from ..evaluation import check_metric_names
+    from ..experiments import ExperimentOptions, run_experiment
+
+    options = ExperimentOptions(args.dataset, args.out, check_metric_names(args.metrics), args.features, args.n,
+                                args.seed, args.data_root)
+    written = run_experiment(args.name, options).get("written", args.out)
+    print(f"{args.name} written to {', '.join(map(str, written)) if isinstance(written, list) else written}")

@@ -1,0 +1,83 @@
+"""Subcommands that compute numbers: ``score`` (two image sets), ``eval`` (a run's checkpoint, recorded in
+the run) and ``classifier`` (the dataset classifier behind ``--features classifier``)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from .base import Parser, add_data_root, command
+
+
+def scoring_options(p: argparse.ArgumentParser) -> None:
+    """The options ``score`` and ``eval`` share: which metrics, on which features, of how many images."""
+    p.add_argument("--metrics", default=None, help="comma list (default fid,kid): fid, kid, prdc, ddm")
+    p.add_argument("--features", default=None, help="feature extractor (default: each metric's own)")
+    p.add_argument("--n", type=int, default=10_000, help="images per side (default 10,000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def print_result(result: dict, as_json: bool, written=None) -> None:
+    """A metric result as one JSON object, or one ``name value`` line per number plus the protocol's gist."""
+    import json
+
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+        return
+    for key, value in result.items():
+        if key != "protocol":
+            print(f"{key:<24} {value:.6g}")
+    proto = result["protocol"]
+    print(f"protocol: n={proto['n']} seed={proto['seed']} features={','.join(proto['features'])}")
+    if written:
+        print(f"written to {written}")
+
+
+def score_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input1", help="reference: DATASET:SPLIT, image folder, .npz/.npy or run directory")
+    p.add_argument("input2")
+    add_data_root(p)
+    scoring_options(p)
+
+
+@command("score", "compare two image sets", score_arguments)
+def cmd_score(args) -> None:
+    from ..evaluation import check_metric_names, score
+
+    result = score(args.input1, args.input2, check_metric_names(args.metrics), args.features, args.n,
+                   args.seed, args.data_root)
+    print_result(result, args.json)
+
+
+def eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run")
+    p.add_argument("--ref", default=None, help="reference DATASET:SPLIT (default: the run's test split)")
+    scoring_options(p)
+
+
+@command("eval", "score a run's latest checkpoint", eval_arguments)
+def cmd_eval(args) -> None:
+    from ..evaluation import check_metric_names, evaluate_run
+
+    result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
+                               args.seed)
+    print_result(result, args.json, None if args.json else out)
+
+
+def classifier_arguments(p: argparse.ArgumentParser) -> None:
+    """``classifier ACTION``; ``train`` is the one action."""
+    actions = p.add_subparsers(dest="action", required=True, parser_class=Parser)
+    train = actions.add_parser("train", help="train (or retrain) and cache it; prints its test accuracy")
+    train.add_argument("dataset", help="a labelled dataset name, e.g. fashion-mnist")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--seed", type=int, default=0)
+    add_data_root(train)
+
+
+@command("classifier", "train the dataset classifier used by --features classifier", classifier_arguments)
+def cmd_classifier(args) -> None:
+    from ..features.classifier import ClassifierRecipe, train_classifier
+
+    recipe = ClassifierRecipe(args.dataset, epochs=args.epochs, seed=args.seed)
+    record = train_classifier(recipe, args.data_root)
+    print(f"classifier:{args.dataset} test accuracy {record['test_accuracy']:.4f} ({asdict(recipe)})")
