@@ -173,10 +173,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise GanforgeError(f"config {where} must be a section (mapping), got {value!r}")
         return from_dict(tp, value, where + ".")
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise GanforgeError(f"config {where} must be a list, got {value!r}")
-        return [_coerce(v, args[0], where) for v in value]
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise GanforgeError(f"config {where} must be a list of {len(args)} numbers, got {value!r}")

@@ -76,23 +76,24 @@ GENERATORS: Registry[type[Generator]] = Registry("generator", base=Generator)
 DISCRIMINATORS: Registry[type[Discriminator]] = Registry("discriminator", base=Discriminator)
 
 
-def make_args(cls: type, values: Mapping[str, Any]) -> Any:
-    """Build ``cls.Args`` from a dict, rejecting keys ``cls`` does not have and values of the wrong type
-    (``width=abc``), as the run config's own keys are checked."""
+def make_args(cls: type, values: Mapping[str, Any], typed: bool = False) -> Any:
+    """Build ``cls.Args`` from a dict, rejecting keys ``cls`` does not have; with ``typed``, also values of
+    the wrong type (``width=abc``), checked as the run config's own keys are (model families and losses
+    check their options themselves, in ``Args.__post_init__``)."""
     fields = {f.name for f in dataclasses.fields(cls.Args)}
     unknown = sorted(set(values) - fields)
     if unknown:
         raise GanforgeError(
             f"{cls.__name__} has no option {unknown[0]!r} (expected one of: {', '.join(sorted(fields)) or 'none'})"
         )
-    return from_dict(cls.Args, dict(values), f"{cls.__name__}.")
+    return from_dict(cls.Args, dict(values), f"{cls.__name__}.") if typed else cls.Args(**values)
 
 
 def build_net(registry: Registry, name: str, shape: NetShape, values: Mapping[str, Any]) -> nn.Module:
-    """Construct the network ``name`` from ``registry`` for ``shape`` with options ``values``; options
-    torch cannot build layers from (``width=-3``) are a user error naming the network."""
+    """Construct the network ``name`` from ``registry`` for ``shape`` with options ``values``; options of
+    the wrong type, or that torch cannot build layers from (``width=-3``), are a user error naming it."""
     cls = registry.get(name)
-    args = make_args(cls, values)
+    args = make_args(cls, values, typed=True)
     try:
         return cls(shape, args)
     except (RuntimeError, ValueError, ZeroDivisionError) as exc:
