@@ -62,7 +62,7 @@ def _header(path: Path) -> tuple[tuple[int, int], str]:
     try:
         with Image.open(path) as im:
             return im.size, im.mode
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise GanforgeError(f"{path}: not a readable image ({one_line(exc)})") from None
 
 
@@ -86,7 +86,7 @@ def read_images(files: list[Path]) -> np.ndarray:
         try:
             with Image.open(path) as im:
                 out[i] = np.asarray(im.convert(mode)).reshape(out.shape[1:])
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise GanforgeError(f"{path}: not a readable image ({one_line(exc)})") from None
     return out.transpose(0, 3, 1, 2)
 
