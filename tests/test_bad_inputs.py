@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -153,11 +154,24 @@ def folder_of(name: str, files: dict[str, bytes]) -> Setup:
     return both(*(raw(f"{name}/{f}", data) for f, data in files.items()))
 
 
+def png_bomb() -> bytes:
+    """A PNG header claiming 200,000 x 200,000 pixels (a decompression bomb): Pillow refuses to open it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 200_000, 200_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def saved(save, array: np.ndarray) -> bytes:
+    """The bytes ``np.save`` or ``np.savez`` writes for ``array``."""
+    buffer = io.BytesIO()
+    save(buffer, array)
+    return buffer.getvalue()
+
+
 U8 = RNG.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
 GOOD = npz("good.npz", images=U8)
-_buffer = io.BytesIO()
-np.savez(_buffer, images=U8)
-GOOD_NPZ = _buffer.getvalue()  # the bytes of good.npz, to cut short
+GOOD_NPZ = saved(np.savez, U8)  # the bytes of good.npz, to cut short
 
 
 # ---------------------------------------------------------------- the corpus
@@ -292,6 +306,14 @@ CASES = [
     Case("score-gzip-idx-garbage", score("{tmp}/good.npz", "--data-root", "{tmp}/data", ref="mnist:test"),
          ("t10k-images-idx3-ubyte",), both(GOOD, mnist_root(gzip.compress(idx(U8))[:40]))),
     Case("score-folder-non-images", score("{tmp}/pics"), ("a.png",), folder_of("pics", {"a.png": b"not a png"})),
+    Case("score-folder-decompression-bomb", score("{tmp}/pics"), ("a.png", "decompression bomb"),
+         folder_of("pics", {"a.png": png_bomb()})),
+    Case("score-npy-named-npz", score("{tmp}/x.npz"), ("x.npz", "not a .npz"), raw("x.npz", saved(np.save, U8))),
+    Case("score-npz-named-npy", score("{tmp}/x.npy"), ("x.npy", "not a .npy"), raw("x.npy", GOOD_NPZ)),
+    Case("score-cifar-garbage-batch", score("{tmp}/good.npz", "--data-root", "{tmp}/data", ref="cifar10:test"),
+         ("test_batch",), both(GOOD, raw("data/cifar-10-batches-py/test_batch", b"\x80\x02garbage"))),
+    Case("score-svhn-garbage-mat", score("{tmp}/good.npz", "--data-root", "{tmp}/data", ref="svhn:test"),
+         ("test_32x32.mat",), both(GOOD, raw("data/svhn/test_32x32.mat", b"MATLAB 5.0 garbage"))),
     Case("score-folder-no-images", score("{tmp}/pics"), ("pics", "no images"), folder_of("pics", {"a.txt": b"x"})),
     Case("score-cond-acc-unlabelled", score("{tmp}/good.npz", "--metrics", "cond-acc"), ("cond-acc", "good.npz"), GOOD),
     Case("score-is-on-inception", score("{tmp}/good.npz", "--metrics", "is", "--features", "inception"),
