@@ -50,6 +50,25 @@ def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentPars
     return register
 
 
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed overflows above it; numpy refuses negative seeds
+
+
+def seed_value(text: str) -> int:
+    """``--seed``'s type: a whole number torch and numpy generators both accept."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r} (expected a whole number in 0..2**63-1)")
+    return value
+
+
+def add_seed(parser: argparse.ArgumentParser) -> None:
+    """``--seed``, which every subcommand that draws random numbers takes."""
+    parser.add_argument("--seed", type=seed_value, default=0)
+
+
 def add_data_root(parser: argparse.ArgumentParser) -> None:
     """``--data-root``, which every subcommand that reads a dataset takes."""
     parser.add_argument("--data-root", default=None, help="where datasets live (else $GANFORGE_DATA)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .base import add_data_root, command
+from .base import add_data_root, add_seed, command
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def viz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.add_argument("kind", help="interpolate | class-sweep | manifold (2-d VAE) | codes (InfoGAN)")
     p.add_argument("--out", required=True, help="FILE.png")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--rows", type=int, default=8, help="latent points (rows)")
     p.add_argument("--steps", type=int, default=10, help="columns of an interpolation, manifold or code sweep")
     p.add_argument("--path", default="spherical", help="interpolate: linear or spherical")
@@ -46,7 +46,7 @@ def experiment_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", default=None, help="comma list (default: the experiment's own)")
     p.add_argument("--features", default=None)
     p.add_argument("--n", type=int, default=2000, help="images per set")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     add_data_root(p)
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from .base import add_data_root, command
+from .base import add_data_root, add_seed, command
 
 
 def presets_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def cmd_train(args) -> None:
 def sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.add_argument("--n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (uint8 (N,H,W,C) 'images')")
     p.add_argument("--class", dest="class_id", type=int, default=None, help="class for conditional models")
     p.add_argument("--checkpoint", default=None, help="a specific checkpoint (default: the latest)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from .base import Parser, add_data_root, command
+from .base import Parser, add_data_root, add_seed, command
 
 
 def scoring_options(p: argparse.ArgumentParser) -> None:
@@ -13,7 +13,7 @@ def scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", default=None, help="comma list (default fid,kid): fid, kid, prdc, ddm")
     p.add_argument("--features", default=None, help="feature extractor (default: each metric's own)")
     p.add_argument("--n", type=int, default=10_000, help="images per side (default 10,000)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -70,7 +70,7 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     train = actions.add_parser("train", help="train (or retrain) and cache it; prints its test accuracy")
     train.add_argument("dataset", help="a labelled dataset name, e.g. fashion-mnist")
     train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--seed", type=int, default=0)
+    add_seed(train)
     add_data_root(train)
 
 
