@@ -229,6 +229,7 @@ def _check_ranges(cfg: RunConfig) -> None:
     model = cfg.model
     checks = {"image_size": (cfg.image_size is None or cfg.image_size > 0, "a positive number of pixels"),
               "eval_every": (cfg.eval_every >= 0, "at least 0 (0: off)"),
+              "seed": (0 <= cfg.seed < 2**63, "a whole number in 0..2**63-1"),
               "model.label_smoothing": (0 <= model.label_smoothing < 1, "in [0, 1)"),
               "model.instance_noise": (model.instance_noise >= 0, "at least 0"),
               "model.instance_noise_steps": (model.instance_noise_steps >= 0, "at least 0")}
