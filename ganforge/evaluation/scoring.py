@@ -56,13 +56,24 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
         protocol["features"][feat_name] = {**extractor.protocol(), "preprocess": preprocessing(extractor)}
         ctx = Context(input1, extractor, data_root, seed, gen, _class_names(ref, extractor), extras)
         for name in metric_names:
-            values = specs[name].fn(real, fake, ctx)
+            values = _run_metric(name, specs[name], real, fake, ctx)
             result.update(values)
             protocol["metrics"][name] = {"features": feat_name, "values": sorted(values),
                                          "default_features": specs[name].features, **specs[name].params,
                                          **ctx.notes.get(name, {})}
     result["protocol"] = protocol
     return result, extras
+
+
+def _run_metric(name: str, spec, real, fake, ctx) -> dict:
+    """``spec.fn``; a refusal that does not name its metric (a k or subset size too large for ``--n``
+    images) is prefixed with the metric and the set sizes."""
+    try:
+        return spec.fn(real, fake, ctx)
+    except GanforgeError as exc:
+        if str(exc).startswith(name):
+            raise
+        raise GanforgeError(f"{name} on {len(real)} and {len(fake)} images: {exc}") from None
 
 
 def _check_comparable(features: str, real, fake, ref: Side, gen: Side) -> None:
