@@ -228,6 +228,7 @@ CASES = [
     Case("train-negative-lr", dry_run("g_opt.lr=-1"), ("g_opt.lr", "-1")),
     Case("train-ema-decay-1.5", dry_run("ema_decay=1.5"), ("ema_decay", "1.5")),
     Case("train-d-steps-0", dry_run("d_steps=0"), ("d_steps", "0")),
+    Case("train-seed-too-large", dry_run(f"seed={2**64}"), ("seed", str(2**64))),
     Case("train-eval-every-negative", dry_run("eval_every=-1"), ("eval_every", "-1")),
     Case("train-label-smoothing-2", dry_run("model.label_smoothing=2"), ("model.label_smoothing", "2")),
     Case("train-unknown-loss", fresh_train("model.loss=nope"), ("loss 'nope'",)),
@@ -250,6 +251,7 @@ CASES = [
     Case("resume-truncated-checkpoint", resume("steps=2"), ("step-0000001.pt",), truncate_checkpoint, run="gan"),
     # sample
     Case("sample-n-0", sample("--n", "0"), ("--n", "0"), run="gan"),
+    Case("sample-seed-negative", sample("--seed", "-1"), ("--seed", "'-1'"), run="gan"),
     Case("sample-n-text", sample("--n", "abc"), ("--n", "abc"), run="gan"),
     Case("sample-class-99", sample("--class", "99"), ("--class 99",), run="cgan"),
     Case("sample-class-negative", sample("--class", "-1"), ("--class -1",), run="cgan"),
@@ -318,6 +320,9 @@ CASES = [
     Case("score-cond-acc-unlabelled", score("{tmp}/good.npz", "--metrics", "cond-acc"), ("cond-acc", "good.npz"), GOOD),
     Case("score-is-on-inception", score("{tmp}/good.npz", "--metrics", "is", "--features", "inception"),
          ("is", "inception"), GOOD),
+    Case("score-n-too-small-for-prdc", score("{tmp}/good.npz", "--n", "2", "--metrics", "prdc", "--features",
+                                             "pixels"), ("prdc", "2 and 2 images"), GOOD),
+    Case("score-seed-too-large", score("{tmp}/good.npz", "--seed", str(2**64)), ("--seed", str(2**64)), GOOD),
     Case("score-is-on-pixels", score("{tmp}/good.npz", "--metrics", "is", "--features", "pixels"),
          ("is", "pixels"), GOOD),
     # eval: every refusal leaves the run as it was (no eval/ folder)
@@ -330,6 +335,8 @@ CASES = [
     Case("eval-is-on-inception", eval_run("--metrics", "is", "--features", "inception"), ("is", "inception"), run="gan"),
     Case("eval-parzen-npz-reference", eval_run("--metrics", "parzen", "--ref", "{tmp}/good.npz"),
          ("parzen", "good.npz"), GOOD, run="gan"),
+    Case("eval-n-too-small-for-kid", eval_run("--n", "1", "--metrics", "kid", "--features", "pixels"),
+         ("kid", "1 and 1 images"), run="gan"),
     Case("eval-truncated-checkpoint", eval_run("--features", "pixels"), ("step-0000001.pt",), truncate_checkpoint,
          run="gan"),
     # report
