@@ -35,16 +35,16 @@ def _evals(run: RunDir) -> list[dict]:
     for path in sorted((run.root / "eval").glob("step-*.json")):
         try:
             record = json.loads(path.read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise GanforgeError(f"{path} is not valid JSON") from None
-        if not isinstance(record, dict):
-            raise GanforgeError(f"{path} is not an eval record (expected a JSON object)")
+        if not isinstance(record, dict) or not isinstance(record.get("protocol", {}), dict):
+            raise GanforgeError(f"{path} is not an eval record (expected a JSON object with a 'protocol' object)")
+        protocol = record.get("protocol", {})
         values = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        values = _labelled(values, record.get("protocol", {}))
+        values = _labelled(values, protocol)
         details = record.get("details")
-        out.append({"file": path.name, "path": path, "metrics": values,
-                    "step": record.get("protocol", {}).get("step"),
-                    "protocol": json.dumps(record.get("protocol", {}), indent=2, sort_keys=True),
+        out.append({"file": path.name, "path": path, "metrics": values, "step": protocol.get("step"),
+                    "protocol": json.dumps(protocol, indent=2, sort_keys=True),
                     "details": details if isinstance(details, dict) else {}})
     return out
 
