@@ -79,14 +79,17 @@ class RunDir:
         write_json(self.config_path, config)
 
     def read_log(self) -> list[dict]:
+        """The log's records; a line cut short by a crash (or otherwise not a JSON object) is skipped."""
         if not self.log_path.is_file():
             return []
         rows = []
-        for line in self.log_path.read_text().splitlines():
+        for line in self.log_path.read_bytes().decode("utf-8", errors="replace").splitlines():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut short by a crash
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
         return rows
 
     def append_log(self, record: dict) -> None:
