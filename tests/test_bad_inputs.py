@@ -345,6 +345,10 @@ CASES = [
            in_run("config.json", text), run="gan") for what, text in BAD_CONFIG.items()),
     Case("report-broken-eval-record", ("report", "{run}", "--out", "{tmp}/r.html"), ("step-0000001.json",),
          in_run("eval/step-0000001.json", b"{"), run="gan"),
+    Case("report-eval-protocol-a-list", ("report", "{run}", "--out", "{tmp}/r.html"), ("step-0000001.json", "protocol"),
+         in_run("eval/step-0000001.json", b'{"fid": 1.0, "protocol": [1]}'), run="gan"),
+    Case("report-eval-record-binary", ("report", "{run}", "--out", "{tmp}/r.html"), ("step-0000001.json",),
+         in_run("eval/step-0000001.json", b"\xff\xfe\x00"), run="gan"),
     Case("report-out-is-a-folder", ("report", "{run}", "--out", "{tmp}/r.html"), ("r.html",),
          raw("r.html/keep", b""), run="gan"),
     # viz
@@ -454,3 +458,19 @@ def test_a_real_terminal_sees_one_line_and_no_traceback(tiny_runs, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ganforge: error: ") and "step-0000001.pt" in lines[0], proc.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+def test_a_log_with_damaged_lines_is_read_around(tiny_runs, tmp_path, capsys):
+    """log.jsonl lines cut short by a crash (bytes that are not UTF-8, a JSON list) are skipped, as its
+    reader promises: the report is written and resuming keeps the good records."""
+    from ganforge.runs import RunDir
+
+    shutil.copytree(tiny_runs["gan"], tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    good = run.read_log()
+    with open(run.log_path, "ab") as fh:
+        fh.write(b'\xff\xfe{"step": 9\n[1, 2]\n')
+    assert run.read_log() == good and len(good) == 1
+    assert main(["report", str(run.root), "--out", str(tmp_path / "r.html")]) == 0, capsys.readouterr().err
+    run.truncate_log(1)
+    assert run.read_log() == good and run.log_path.read_bytes().count(b"\n") == 1
