@@ -40,13 +40,22 @@ def write_pictures(extras: Extras, record: Path) -> dict:
     return details
 
 
+def _is_record(old) -> bool:
+    """Whether ``old`` has the shape of a record :func:`merge_record` can merge into."""
+    protocol = old.get("protocol") if isinstance(old, dict) else None
+    return isinstance(protocol, dict) and isinstance(old.get("details", {}), dict) and all(
+        isinstance(protocol.get(k), dict) for k in ("features", "metrics"))
+
+
 def merge_record(path: Path, result: dict) -> dict:
     """Add ``result`` to an existing record of the same checkpoint, inputs, n and seed (else replace it),
     so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both (numbers, protocol and details)."""
     try:
         old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return result
+    if not _is_record(old):
+        return result  # not a record this function wrote: replaced, as an unreadable one is
     same = ("inputs", "n", "seed", "checkpoint", "ganforge_version", "content_sha1")
     if any(old.get("protocol", {}).get(k) != result["protocol"].get(k) for k in same):
         return result
