@@ -474,3 +474,19 @@ def test_a_log_with_damaged_lines_is_read_around(tiny_runs, tmp_path, capsys):
     assert main(["report", str(run.root), "--out", str(tmp_path / "r.html")]) == 0, capsys.readouterr().err
     run.truncate_log(1)
     assert run.read_log() == good and run.log_path.read_bytes().count(b"\n") == 1
+
+
+@pytest.mark.parametrize("old", [b"[1]", b'{"protocol": [1]}', b"\xff", b'{"protocol": {"features": 1}}'])
+def test_eval_replaces_a_record_it_cannot_merge_into(old, tiny_runs, tmp_path, monkeypatch, capsys):
+    """An eval record that is not one eval wrote (unreadable, or the wrong shape) is replaced, as an invalid
+    JSON one always was, instead of crashing the merge after every metric was computed."""
+    import json
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(tiny_runs["gan"], tmp_path / "run")
+    record = tmp_path / "run" / "eval" / "step-0000001.json"
+    record.parent.mkdir()
+    record.write_bytes(old)
+    assert main(["eval", str(tmp_path / "run"), "--metrics", "fid", "--features", "pixels", "--n", "16"]) == 0, \
+        capsys.readouterr().err
+    assert np.isfinite(json.loads(record.read_text())["fid"])
