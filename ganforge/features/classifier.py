@@ -150,10 +150,27 @@ def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, pro
     return record
 
 
+RECORD_FIELDS = {"recipe": dict, "weights_sha1": str, "channels": int, "num_classes": int, "image_size": int,
+                 "test_accuracy": (int, float)}
+
+
+def read_record(path: Path) -> dict:
+    """A cached classifier's JSON record; an unreadable or malformed one is a user error naming it (a damaged
+    cache would otherwise crash every metric on classifier features)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        record = None
+    if not (isinstance(record, dict) and all(isinstance(record.get(k), t) for k, t in RECORD_FIELDS.items())
+            and all(k in record["recipe"] for k in ("arch", "dataset", "seed"))):
+        raise GanforgeError(f"{path}: not a classifier record (delete it and its .safetensors to retrain)")
+    return record
+
+
 def load_classifier(dataset: str, data_root: str | None = None, progress: bool = True) -> tuple[SmallCNN, dict]:
     """The cached classifier for ``dataset``, trained first if there is none."""
     cached = sorted((cache_dir() / "classifiers").glob(f"{dataset}-*.json"), key=lambda p: p.stat().st_mtime)
-    records = [(p, json.loads(p.read_text())) for p in cached]
+    records = [(p, read_record(p)) for p in cached]
     records = [(p, r) for p, r in records if r["recipe"]["arch"] == ARCH_VERSION and r["recipe"]["dataset"] == dataset]
     if records:  # the newest one trained by `ganforge classifier train`, or earlier on first use
         record_path, record = records[-1]
