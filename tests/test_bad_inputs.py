@@ -41,6 +41,8 @@ TINY_RUN = dict(steps=1, data="fashion-mnist:train[:64]", batch_size=16, precisi
 CKPT = "checkpoints/step-0000001.pt"
 RNG = np.random.default_rng(0)
 
+# A setup writes a case's files: given the case's folder and ``where`` (the tiny runs by kind, "gan" and
+# "cgan", and the case's feature/classifier "cache").
 Setup = Callable[[Path, dict], None]
 
 
@@ -60,35 +62,35 @@ class Case:
 
 def both(*setups: Setup) -> Setup:
     """Several setups, in order."""
-    def apply(tmp: Path, runs: dict) -> None:
+    def apply(tmp: Path, where: dict) -> None:
         for s in setups:
-            s(tmp, runs)
+            s(tmp, where)
     return apply
 
 
 def raw(name: str, data: bytes) -> Setup:
     """``{tmp}/name`` holding exactly ``data`` (its folders created)."""
-    def write(tmp: Path, runs: dict) -> None:
+    def write(tmp: Path, where: dict) -> None:
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_bytes(data)
     return write
 
 
 def npz(name: str, **arrays: np.ndarray) -> Setup:
-    def write(tmp: Path, runs: dict) -> None:
+    def write(tmp: Path, where: dict) -> None:
         np.savez(tmp / name, **arrays)
     return write
 
 
 def npy(name: str, array: np.ndarray) -> Setup:
-    def write(tmp: Path, runs: dict) -> None:
+    def write(tmp: Path, where: dict) -> None:
         np.save(tmp / name, array)
     return write
 
 
 def pickled_objects(name: str) -> Setup:
     """A .npy or .npz whose object array would run ``touch {tmp}/pwned`` if it were ever unpickled."""
-    def write(tmp: Path, runs: dict) -> None:
+    def write(tmp: Path, where: dict) -> None:
         objects = np.array([Evil(tmp / "pwned"), None], dtype=object)
         if name.endswith(".npz"):
             np.savez(tmp / name, images=objects)
@@ -109,28 +111,36 @@ def mnist_root(images: bytes) -> Setup:
     return both(raw("data/t10k-images-idx3-ubyte", images), raw("data/t10k-labels-idx1-ubyte", labels))
 
 
+def in_cache(rel: str, data: bytes) -> Setup:
+    """The file ``rel`` of the case's cache (``$GANFORGE_CACHE``) holding ``data``."""
+    def write(tmp: Path, where: dict) -> None:
+        (where["cache"] / rel).parent.mkdir(parents=True, exist_ok=True)
+        (where["cache"] / rel).write_bytes(data)
+    return write
+
+
 def in_run(rel: str, data: bytes) -> Setup:
     """The file ``rel`` of the case's run copy replaced by ``data``."""
     return raw(f"run/{rel}", data)
 
 
-def truncate_checkpoint(tmp: Path, runs: dict) -> None:
+def truncate_checkpoint(tmp: Path, where: dict) -> None:
     """The run copy's checkpoint cut to its first 5,000 bytes (a crash mid-copy)."""
     path = tmp / "run" / CKPT
     path.write_bytes(path.read_bytes()[:5000])
 
 
-def foreign_checkpoint(tmp: Path, runs: dict) -> None:
+def foreign_checkpoint(tmp: Path, where: dict) -> None:
     """The conditional run's checkpoint copied over the unconditional run's."""
-    shutil.copyfile(runs["cgan"] / CKPT, tmp / "run" / CKPT)
+    shutil.copyfile(where["cgan"] / CKPT, tmp / "run" / CKPT)
 
 
-def state_dict_checkpoint(tmp: Path, runs: dict) -> None:
+def state_dict_checkpoint(tmp: Path, where: dict) -> None:
     """A plain PyTorch state dict (another program's weights) where the run's checkpoint was."""
     torch.save(torch.nn.Linear(2, 2).state_dict(), tmp / "run" / CKPT)
 
 
-def empty_ganforge_checkpoint(tmp: Path, runs: dict) -> None:
+def empty_ganforge_checkpoint(tmp: Path, where: dict) -> None:
     """A checkpoint that claims the ganforge format but holds no weights, step or config."""
     torch.save({"format": "ganforge-checkpoint-1"}, tmp / "run" / CKPT)
 
@@ -145,7 +155,7 @@ class Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
-def evil_checkpoint(tmp: Path, runs: dict) -> None:
+def evil_checkpoint(tmp: Path, where: dict) -> None:
     """A plain pickle in place of the checkpoint, which would create ``{tmp}/pwned`` if unpickled."""
     (tmp / "run" / CKPT).write_bytes(pickle.dumps({"format": "x", "model": Evil(tmp / "pwned")}))
 
@@ -323,6 +333,9 @@ CASES = [
     Case("score-n-too-small-for-prdc", score("{tmp}/good.npz", "--n", "2", "--metrics", "prdc", "--features",
                                              "pixels"), ("prdc", "2 and 2 images"), GOOD),
     Case("score-seed-too-large", score("{tmp}/good.npz", "--seed", str(2**64)), ("--seed", str(2**64)), GOOD),
+    *(Case(f"score-classifier-record-{what}", score("{tmp}/good.npz", "--metrics", "ddm"),
+           ("fashion-mnist-0123456789ab.json",), both(GOOD, in_cache("classifiers/fashion-mnist-0123456789ab.json", text)))
+      for what, text in (("garbage", b"{"), ("list", b"[1]"), ("no-recipe", b'{"recipe": 1}'))),
     Case("score-is-on-pixels", score("{tmp}/good.npz", "--metrics", "is", "--features", "pixels"),
          ("is", "pixels"), GOOD),
     # eval: every refusal leaves the run as it was (no eval/ folder)
@@ -410,12 +423,12 @@ def snapshot(folder: Path) -> dict[str, str]:
     return out
 
 
-def prepare(case: Case, tmp: Path, runs: dict) -> list[str]:
+def prepare(case: Case, tmp: Path, where: dict) -> list[str]:
     """Copy the case's run and write its files into ``tmp``; its command line with the paths filled in."""
     if case.run:
-        shutil.copytree(runs[case.run], tmp / "run")
+        shutil.copytree(where[case.run], tmp / "run")
     if case.setup:
-        case.setup(tmp, runs)
+        case.setup(tmp, where)
     return [a.format(tmp=tmp, run=tmp / "run") for a in case.argv]
 
 
@@ -423,10 +436,10 @@ def prepare(case: Case, tmp: Path, runs: dict) -> list[str]:
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tiny_runs, tmp_path_factory, capsys, monkeypatch):
     """Exit 2, one ``ganforge: error:`` line naming the thing, and every file under ``tmp`` as it was (the
     feature/classifier cache lives elsewhere: a cache may be filled before a late refusal)."""
-    tmp = tmp_path_factory.mktemp("case")
-    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    tmp, cache = tmp_path_factory.mktemp("case"), tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GANFORGE_CACHE", str(cache))
     monkeypatch.delenv("GANFORGE_DATA", raising=False)
-    argv = prepare(case, tmp, tiny_runs)
+    argv = prepare(case, tmp, {**tiny_runs, "cache": cache})
     before = snapshot(tmp)
     code = main(argv)
     captured = capsys.readouterr()
