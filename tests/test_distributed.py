@@ -33,7 +33,9 @@ from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.training.checkpoint import load_checkpoint
 
-DATA = "fashion-mnist:train[:2000]"
+# 75 images: each of 2 ranks gets 37 per epoch (one left over), 4 global batches of 16 (8 per rank), so
+# step 3 is mid-epoch and steps 5-6 are in the second epoch
+DATA = "fashion-mnist:train[:75]"
 TIMEOUT = 240
 # 6 steps of global batch 16 (8 per rank), logs at 2/4/6, grids and checkpoints at 3/6
 TRAIN_ARGS = ["steps=6", "batch_size=16", f"data={DATA}", "log_every=2", "sample_every=3",
@@ -121,9 +123,11 @@ def test_torchrun_checkpoint_contents(ddp_run: Path) -> None:
     rng = payload["rng"]
     assert len(rng) == 2
     assert not torch.equal(rng[0]["torch"], rng[1]["torch"])
-    # the sampler state is rank 0's shard: half of the 2,000 images, 8 per rank per step
-    assert len(payload["sampler"]["perm"]) == 1000
-    assert payload["sampler"]["pos"] == 6 * 8
+    # the sampler state is the whole epoch permutation (every rank cuts its own shard from it on resume)
+    # and the position in it: 6 steps of 16 are 4 steps of epoch 0 and 2 of epoch 1
+    sampler = payload["sampler"]
+    assert sorted(sampler["perm"].tolist()) == list(range(75))
+    assert (sampler["epoch"], sampler["pos"]) == (1, 2 * 16)
 
 
 HELPER = textwrap.dedent('''
@@ -214,6 +218,40 @@ def test_ddp_synchronises_weights(tmp_path: Path) -> None:
         assert torch.equal(r0["after_broadcast"][key], r1["after_broadcast"][key]), f"buffer {key} not synced"
         assert not torch.equal(r0["after_broadcast"][key], r0["initial"][key]), f"buffer {key} never updated"
         assert torch.equal(r0["after_broadcast"][key], r0["after_step"][key])  # rank 0 is the source
+
+
+def _assert_bitwise_equal(a, b, where: str = "") -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"tensors differ at {where}"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_bitwise_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def test_two_process_resume_mid_epoch_is_bitwise_identical(ddp_run: Path, tmp_path: Path) -> None:
+    """3 steps, stop (mid-epoch), --resume to 6 under 2 processes equals the straight 6-step run: rank 1
+    continues with its own shard after resuming from the checkpoint only rank 0 wrote."""
+    out = tmp_path / "halves"
+    first = [a for a in TRAIN_ARGS if not a.startswith("steps=")]
+    _run(_torchrun(2) + ["-m", "ganforge", "train", "quickstart", "--out", str(out), *first, "steps=3"],
+         cwd=tmp_path)
+    stopped = load_checkpoint(out / "checkpoints" / "step-0000003.pt")
+    assert stopped["sampler"]["epoch"] == 0 and 0 < stopped["sampler"]["pos"] < 74  # stopped mid-epoch
+    _run(_torchrun(2) + ["-m", "ganforge", "train", "quickstart", "--out", str(out), "--resume", *TRAIN_ARGS],
+         cwd=tmp_path)
+    straight = load_checkpoint(ddp_run / "checkpoints" / "step-0000006.pt")
+    resumed = load_checkpoint(out / "checkpoints" / "step-0000006.pt")
+    for key in ("model", "optim", "sampler", "rng"):  # weights, EMA, BN statistics, Adam, data order, RNGs
+        _assert_bitwise_equal(straight[key], resumed[key], key)
+    assert resumed["step"] == 6 and resumed["sampler"]["epoch"] == 1  # the resumed run crossed an epoch
+    assert not torch.equal(resumed["model"]["D.net.0.weight"], stopped["model"]["D.net.0.weight"])
 
 
 def test_two_process_checkpoint_resumes_in_one_process(ddp_run: Path, tmp_path: Path) -> None:
