@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,38 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
         pytest.fail(f"{' '.join(cmd)} timed out after {TIMEOUT} s\nstdout:\n{exc.stdout}\nstderr:\n{exc.stderr}")
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
     return proc
+
+
+def _two_ranks(cmd: list[str], cwd: Path, timeout: float = TIMEOUT) -> list[subprocess.CompletedProcess]:
+    """Run ``cmd`` as rank 0 and rank 1 of one 2-process group, set up as torchrun would but without it, so that
+    each rank's own exit status and stderr can be checked (torchrun stops the others when one rank fails).
+    Both are killed, and the test fails, if they have not finished after ``timeout`` seconds."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs, files = [], []
+    for rank in range(2):
+        env = dict(_env(), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port))
+        out, err = (open(cwd / f"rank{rank}.{name}", "w+") for name in ("out", "err"))
+        files.append((out, err))
+        procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True))
+    deadline = time.monotonic() + timeout
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        pytest.fail(f"{' '.join(cmd)}: the ranks did not finish within {timeout} s (a rank hangs)\n"
+                    + "\n".join(f"rank {r} stderr:\n{(cwd / f'rank{r}.err').read_text()[-3000:]}" for r in range(2)))
+    results = []
+    for proc, (out, err) in zip(procs, files):
+        out.seek(0), err.seek(0)
+        results.append(subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read()))
+        out.close(), err.close()
+    return results
 
 
 def _torchrun(nproc: int) -> list[str]:
@@ -273,3 +307,68 @@ def test_two_process_checkpoint_resumes_in_one_process(ddp_run: Path, tmp_path: 
     for key, value in after["model"].items():
         if value.is_floating_point():
             assert torch.isfinite(value).all(), key
+
+
+POISON_HELPER = textwrap.dedent('''
+    """Run as one rank of 2: ``ganforge train`` through its CLI, with NaN written into rank 1's discriminator
+    weights just before rank 1's generator update at step 8. Only rank 1's loss_g at step 8 is then not finite:
+    the other rank's losses of that step were computed before the NaN gradients reach it in the all-reduce."""
+    import sys
+
+    import torch
+
+    from ganforge.cli import main
+    from ganforge.training import loop
+
+    POISON_AT = 7  # Family.step during training step 8
+
+    def poison(trainer):
+        family = trainer.family
+        g_step = family.g_step
+
+        def poisoned_g_step(batch, opts):
+            if family.step == POISON_AT:
+                with torch.no_grad():
+                    for p in family.trainable()["d"].parameters():
+                        p.fill_(float("nan"))
+            return g_step(batch, opts)
+
+        family.g_step = poisoned_g_step
+
+    init = loop.Trainer.__init__
+
+    def patched_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.env.rank == 1:
+            poison(self)
+
+    loop.Trainer.__init__ = patched_init
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+def test_nonfinite_loss_on_one_rank_stops_every_rank(ddp_run: Path, tmp_path: Path) -> None:
+    """Rank 1 alone diverges at step 8 of a resumed run: both ranks stop at that step with the same one-line
+    error and exit status 2 (none waits in the next collective), and the last good checkpoint is untouched."""
+    out = tmp_path / "run"
+    shutil.copytree(ddp_run, out)
+    good = out / "checkpoints" / "step-0000006.pt"
+    good_bytes = good.read_bytes()
+    script = tmp_path / "poison_helper.py"
+    script.write_text(POISON_HELPER)
+    args = ["train", "quickstart", "--out", str(out), "--resume", *TRAIN_ARGS, "steps=12"]
+    started = time.monotonic()
+    ranks = _two_ranks([sys.executable, str(script), *args], cwd=tmp_path, timeout=120)
+    elapsed = time.monotonic() - started
+    expected = (f"ganforge: error: training diverged at step 8 on rank 1: loss_g is not finite; "
+                f"the last good checkpoint is {good}")
+    for rank, proc in enumerate(ranks):
+        assert proc.returncode == 2, f"rank {rank}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("ganforge: error:")]
+        assert lines == [expected], f"rank {rank}:\n{proc.stderr[-3000:]}"
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert elapsed < 100, f"the ranks took {elapsed:.0f} s to stop"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003.pt", "step-0000006.pt"]
+    assert good.read_bytes() == good_bytes
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]  # step 8 was never logged

@@ -49,6 +49,18 @@ def init_distributed(device_name: str) -> tuple[DistEnv, torch.device]:
     return env, device
 
 
+def any_rank(flags: torch.Tensor, env: DistEnv) -> tuple[torch.Tensor, list[int]]:
+    """Boolean ``flags`` (K,) OR-ed over all ranks, and the ranks that set any flag (one small all-reduce).
+
+    Every rank gets the same answer, so all of them can take the same decision (e.g. stop together)."""
+    mine = torch.zeros(env.world, device=flags.device)
+    mine[env.rank] = float(flags.any())
+    total = torch.cat([flags.float(), mine])  # (K + world,)
+    if env.active:
+        dist.all_reduce(total)
+    return total[:len(flags)] > 0, [r for r in range(env.world) if total[len(flags) + r] > 0]
+
+
 def gather_objects(obj, env: DistEnv) -> list:
     """Every rank's ``obj`` as a list indexed by rank (just [obj] when not distributed)."""
     if not env.active:

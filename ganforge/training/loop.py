@@ -6,6 +6,8 @@ updates then one generator update per training step. Every ``log_every`` steps i
 every ``sample_every`` steps it saves a fixed-noise grid and the curves, every ``ckpt_every`` steps (and at
 the end) a checkpoint holding everything needed to continue bit-for-bit: models, EMA, optimisers, the data
 sampler's position and every RNG state. A non-finite loss stops the run and keeps the last good checkpoint.
+
+Under torchrun a non-finite loss on any rank stops all of them at the same step.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from ..nets import NetShape
 from ..plots import plot_curves
 from ..runs import RunDir
 from .checkpoint import checkpoint_config, load_checkpoint, load_model_state, save_checkpoint
-from .distributed import barrier, gather_objects, init_distributed, shutdown
+from .distributed import any_rank, barrier, gather_objects, init_distributed, shutdown
 from .feed import DataFeed, prepare
 from .optim import apply_schedule, build_optimizer
 from .sampler import IndexSampler
@@ -93,6 +95,7 @@ class Trainer:
         self._wrap_networks()
         self.grid_cols, self.fixed_z, self.fixed_labels = self._grid_inputs()
         self._heldout = None
+        self.last_checkpoint: Path | None = self.run.latest_checkpoint() if resume else None
 
     # ------------------------------------------------------------------ set-up
     def _start_fresh(self) -> int:
@@ -160,14 +163,18 @@ class Trainer:
             stats.update(self.family.d_step(batch, self.opts))
         stats.update(self.family.g_step(batch, self.opts))
         self.family.update_ema()
-        values = torch.stack([v.float().reshape(()) for v in stats.values()]).cpu()
-        if not torch.isfinite(values).all():
-            bad = [k for k, v in zip(stats, values.tolist()) if not math.isfinite(v)]
-            last = self.run.latest_checkpoint()
+        values = torch.stack([v.float().reshape(()) for v in stats.values()])  # (K,)
+        # a loss that is not finite on any rank stops every rank at this step (a rank that stopped alone
+        # would leave the others waiting in the next collective)
+        bad, ranks = any_rank(~torch.isfinite(values), self.env)
+        if bad.any():
+            names = ", ".join(k for k, b in zip(stats, bad.tolist()) if b)
+            where = f" on rank{'s' * (len(ranks) > 1)} {', '.join(map(str, ranks))}" if self.env.active else ""
+            last = self.last_checkpoint
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            raise GanforgeError(f"training diverged at step {self.step + 1}: {', '.join(bad)} is not finite; "
+            raise GanforgeError(f"training diverged at step {self.step + 1}{where}: {names} is not finite; "
                                 f"{kept}")
-        out = dict(zip(stats, values.tolist()))
+        out = dict(zip(stats, values.cpu().tolist()))
         out.update(lrs)
         return out
 
@@ -176,8 +183,9 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(),
                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         states = gather_objects(rng, self.env)
+        path = self.run.checkpoint_path(self.step)
         if self.env.is_main:
-            save_checkpoint(self.run.checkpoint_path(self.step), {
+            save_checkpoint(path, {
                 "step": self.step, "config": json.dumps(to_dict(self.cfg)),
                 "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
                           "num_classes": self.shape.num_classes},
@@ -187,6 +195,7 @@ class Trainer:
             })
             self.run.prune_checkpoints(self.cfg.keep_checkpoints)
         barrier(self.env)
+        self.last_checkpoint = path
 
     def save_grid(self) -> None:
         from torchvision.utils import save_image
