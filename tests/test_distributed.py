@@ -372,3 +372,43 @@ def test_nonfinite_loss_on_one_rank_stops_every_rank(ddp_run: Path, tmp_path: Pa
     assert good.read_bytes() == good_bytes
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]  # step 8 was never logged
+
+
+SLOW_EVAL_HELPER = textwrap.dedent('''
+    """Run as one rank of 2: ``ganforge train`` through its CLI, with a process-group timeout of 6 s and an
+    evaluation on rank 0 that takes 10 s at step 2 (standing in for the ~12 minutes 10,000 Inception images
+    take on CPU). The evaluation appends a record saying how long it took."""
+    import sys
+    import time
+
+    from ganforge.cli import main
+    from ganforge.training import loop
+
+    def slow_log_metrics(self):
+        started = time.monotonic()
+        if self.step == 2:
+            time.sleep(10.0)
+        self.run.append_log({"step": self.step, "eval_seconds": time.monotonic() - started})
+
+    loop.Trainer.log_metrics = slow_log_metrics
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+def test_rank0_evaluation_longer_than_the_collective_timeout(tmp_path: Path) -> None:
+    """While rank 0 evaluates for longer than the process-group timeout, rank 1 waits for it without failing."""
+    script = tmp_path / "slow_eval_helper.py"
+    script.write_text(SLOW_EVAL_HELPER)
+    out = tmp_path / "run"
+    args = ["train", "quickstart", "--out", str(out), "steps=3", "batch_size=16", f"data={DATA}",
+            "precision=fp32", "log_every=1", "eval_every=2", "sample_every=1000", "ckpt_every=1000",
+            "grid_size=16", "dist_timeout_min=0.1"]
+    ranks = _two_ranks([sys.executable, str(script), *args], cwd=tmp_path, timeout=150)
+    for rank, proc in enumerate(ranks):
+        assert proc.returncode == 0, f"rank {rank}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval_seconds" in r]
+    assert [r["step"] for r in evals] == [2, 3]
+    assert evals[0]["eval_seconds"] >= 10.0 > 0.1 * 60  # rank 0's work outlasted the 6 s timeout
+    assert [r["step"] for r in records if "loss_d" in r] == [1, 2, 3]  # training went on after the wait
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003.pt"]

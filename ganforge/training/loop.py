@@ -7,7 +7,9 @@ every ``sample_every`` steps it saves a fixed-noise grid and the curves, every `
 the end) a checkpoint holding everything needed to continue bit-for-bit: models, EMA, optimisers, the data
 sampler's position and every RNG state. A non-finite loss stops the run and keeps the last good checkpoint.
 
-Under torchrun a non-finite loss on any rank stops all of them at the same step.
+Under torchrun every rank takes the same decisions at the same step: a non-finite loss on any rank stops all
+of them, and while rank 0 alone writes grids, evaluates or saves, the others wait for it (see
+:func:`~ganforge.training.distributed.wait_for_main`), so no collective times out during long evaluations.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from ..nets import NetShape
 from ..plots import plot_curves
 from ..runs import RunDir
 from .checkpoint import checkpoint_config, load_checkpoint, load_model_state, save_checkpoint
-from .distributed import any_rank, barrier, gather_objects, init_distributed, shutdown
+from .distributed import any_rank, gather_objects, init_distributed, shutdown, wait_for_main
 from .feed import DataFeed, prepare
 from .optim import apply_schedule, build_optimizer
 from .sampler import IndexSampler
@@ -69,7 +71,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, out: str | Path, resume: bool = False) -> None:
         self.cfg = cfg
         self.run = RunDir(out)
-        self.env, self.device = init_distributed(cfg.device)
+        self.env, self.device = init_distributed(cfg.device, cfg.dist_timeout_min)
         if cfg.batch_size % self.env.world:
             raise GanforgeError(f"batch_size={cfg.batch_size} must divide evenly over {self.env.world} processes")
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -184,17 +186,17 @@ class Trainer:
                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         states = gather_objects(rng, self.env)
         path = self.run.checkpoint_path(self.step)
-        if self.env.is_main:
-            save_checkpoint(path, {
-                "step": self.step, "config": json.dumps(to_dict(self.cfg)),
-                "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
-                          "num_classes": self.shape.num_classes},
-                "model": self.family.state_dict(),
-                "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
-                "sampler": self.sampler.state_dict(), "rng": states,
-            })
-            self.run.prune_checkpoints(self.cfg.keep_checkpoints)
-        barrier(self.env)
+        with wait_for_main(self.env, f"checkpoint-{self.step}"):
+            if self.env.is_main:
+                save_checkpoint(path, {
+                    "step": self.step, "config": json.dumps(to_dict(self.cfg)),
+                    "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
+                              "num_classes": self.shape.num_classes},
+                    "model": self.family.state_dict(),
+                    "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
+                    "sampler": self.sampler.state_dict(), "rng": states,
+                })
+                self.run.prune_checkpoints(self.cfg.keep_checkpoints)
         self.last_checkpoint = path
 
     def save_grid(self) -> None:
@@ -265,10 +267,14 @@ class Trainer:
                 if main and (self.step % cfg.log_every == 0 or last):
                     self._log(meter, self.step - window_start, time.perf_counter() - t0, bar)
                     window_start, t0 = self.step, time.perf_counter()
-                if main and (self.step % cfg.sample_every == 0 or last):
-                    self.save_grid()
-                if main and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
-                    self.log_metrics()
+                grid = self.step % cfg.sample_every == 0 or last
+                evaluate = cfg.eval_every and (self.step % cfg.eval_every == 0 or last)
+                if grid or evaluate:  # rank 0 alone; the others wait for it without a timeout
+                    with wait_for_main(self.env, f"outputs-{self.step}"):
+                        if main and grid:
+                            self.save_grid()
+                        if main and evaluate:
+                            self.log_metrics()
                 if self.step % cfg.ckpt_every == 0 or last:
                     self.save_checkpoint()
         finally:
