@@ -71,8 +71,12 @@ class ModelConfig:
 class RunConfig:
     """Everything that defines a training run. Step counts are training (generator) steps.
 
-    Under torchrun: ``dist_timeout_min`` is how long a collective may wait for the other processes before
-    the run fails (work rank 0 does alone, such as evaluation, is waited for without limit).
+    Under torchrun: ``batch_size`` is the global batch, split evenly over the processes, so without
+    ``sync_bn`` each process's BatchNorm layers normalise with the statistics of its own batch_size/world
+    images; ``sync_bn=true`` computes them over the whole global batch (two small all-reduces per BatchNorm
+    layer in every training forward and backward; a single process needs nothing and ignores it).
+    ``dist_timeout_min`` is how long a collective may wait for the other processes before the run fails
+    (work rank 0 does alone, such as evaluation, is waited for without limit).
     """
 
     preset: str = ""
@@ -96,6 +100,7 @@ class RunConfig:
     grid_size: int = 64
     compile: bool = False
     channels_last: bool = True
+    sync_bn: bool = False
     dist_timeout_min: float = 30.0
     model: ModelConfig = field(default_factory=ModelConfig)
     g_opt: OptimConfig = field(default_factory=OptimConfig)

@@ -17,6 +17,7 @@
 * A NaN on rank 1 alone stops both ranks at the same step with the same one-line error and exit status 2;
   rank 0 evaluating for longer than the process-group timeout does not make rank 1's collectives fail.
   These start the two ranks without torchrun (:func:`_two_ranks`) to see each rank's exit status.
+* ``sync_bn=true`` on CPU normalises over the global batch and its checkpoints load in a single process.
 
 No test-only switches in the library: the helpers only use public pieces (``resolve_config``, ``Trainer``,
 ``train_step``, ``Family.net``, the CLI's ``main``) and patch the Trainer or the family inside their own
@@ -37,6 +38,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import ganforge
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.training.checkpoint import load_checkpoint
@@ -215,14 +217,19 @@ HELPER = textwrap.dedent('''
 ''')
 
 
-def _params_and_buffers(state: dict) -> tuple[list[str], list[str]]:
-    """Keys of the trained networks' parameters and of their float buffers (BN running stats)."""
+def _plain_family():
+    """quickstart's model family as a single process builds it (plain BatchNorm, no EMA)."""
     from ganforge.config import resolve_config
     from ganforge.models import FAMILIES
     from ganforge.nets import NetShape
 
     cfg = resolve_config("quickstart", {})
-    family = FAMILIES.get(cfg.model.family)(cfg.model, NetShape(1, 28, cfg.model.z_dim, 10))
+    return FAMILIES.get(cfg.model.family)(cfg.model, NetShape(1, 28, cfg.model.z_dim, 10))
+
+
+def _params_and_buffers(state: dict) -> tuple[list[str], list[str]]:
+    """Keys of the trained networks' parameters and of their float buffers (BN running stats)."""
+    family = _plain_family()
     params = [k for k, _ in family.named_parameters()]
     buffers = [k for k, b in family.named_buffers() if b.is_floating_point()]
     assert set(params) | set(buffers) <= set(state)
@@ -418,3 +425,96 @@ def test_rank0_evaluation_longer_than_the_collective_timeout(tmp_path: Path) -> 
     assert evals[0]["eval_seconds"] >= 10.0 > 0.1 * 60  # rank 0's work outlasted the 6 s timeout
     assert [r["step"] for r in records if "loss_d" in r] == [1, 2, 3]  # training went on after the wait
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003.pt"]
+
+
+SYNC_BN_HELPER = textwrap.dedent('''
+    """Run by torchrun. (1) One BatchNorm2d converted for sync_bn, fed 4 images on rank 0 and 8 on rank 1 of a
+    12-image batch, forward and backward of a weighted sum; (2) 2 training steps of quickstart with
+    sync_bn=true through ganforge's own Trainer. Saves what each rank saw."""
+    import os
+    import sys
+
+    import torch
+    from torch import nn
+
+    from ganforge.config import resolve_config
+    from ganforge.training.loop import Trainer
+    from ganforge.training.sync_bn import convert_sync_batchnorm
+
+    out = sys.argv[1]
+    cfg = resolve_config("quickstart", {
+        "steps": 2, "batch_size": 16, "data": "fashion-mnist:train[:75]", "precision": "fp32", "log_every": 1,
+        "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16, "sync_bn": True})
+    trainer = Trainer(cfg, os.path.join(out, "run"))  # starts the gloo process group
+    rank = trainer.env.rank
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 3, 5, 5, generator=gen) * 3 + 1  # (12, 3, 5, 5) the global batch
+    weights = torch.randn(12, 3, 5, 5, generator=gen)  # the loss is sum(weights * y)
+    net = nn.Sequential(nn.BatchNorm2d(3, momentum=0.3))
+    with torch.no_grad():
+        net[0].weight.uniform_(0.5, 1.5, generator=gen)
+        net[0].bias.uniform_(-1.0, 1.0, generator=gen)
+    initial = {k: v.clone() for k, v in net[0].state_dict().items()}
+    convert_sync_batchnorm(net, trainer.device)
+    part = slice(0, 4) if rank == 0 else slice(4, 12)
+    xs = x[part].clone().requires_grad_(True)
+    y = net(xs)
+    (weights[part] * y).sum().backward()
+    layer = {"type": type(net[0]).__name__, "x": x, "weights": weights, "initial": initial, "y": y.detach(),
+             "x_grad": xs.grad, "weight_grad": net[0].weight.grad, "bias_grad": net[0].bias.grad,
+             "state": {k: v.clone() for k, v in net[0].state_dict().items()}}
+
+    norms = {name: sorted({type(m).__name__ for m in module.modules() if "Norm" in type(m).__name__})
+             for name, module in trainer.family.trainable().items()}
+    trainer.fit()
+    torch.save({"layer": layer, "norms": norms}, os.path.join(out, f"rank{rank}.pt"))
+''')
+
+
+def test_sync_bn_normalises_over_the_global_batch(tmp_path: Path) -> None:
+    """sync_bn=true on 2 gloo CPU processes: the converted layer's output, input gradients, summed parameter
+    gradients and running statistics equal one process's BatchNorm2d on the whole (unevenly split) batch;
+    quickstart trains with it, and its checkpoint has plain BatchNorm keys and loads in a single process."""
+    script = tmp_path / "sync_bn_helper.py"
+    script.write_text(SYNC_BN_HELPER)
+    _run(_torchrun(2) + [str(script), str(tmp_path)], cwd=tmp_path)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for r in ranks:
+        assert r["layer"]["type"] == "AllReduceBatchNorm"
+        assert r["norms"] == {"g": ["AllReduceBatchNorm"], "d": ["AllReduceBatchNorm"]}
+
+    layer = ranks[0]["layer"]
+    ref = torch.nn.BatchNorm2d(3, momentum=0.3)
+    ref.load_state_dict(layer["initial"])
+    x = layer["x"].clone().requires_grad_(True)
+    y = ref(x)
+    (layer["weights"] * y).sum().backward()
+    parts = [slice(0, 4), slice(4, 12)]
+    for r, part in zip(ranks, parts):
+        torch.testing.assert_close(r["layer"]["y"], y.detach()[part], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(r["layer"]["x_grad"], x.grad[part], rtol=1e-4, atol=1e-5)
+        for key, value in ref.state_dict().items():  # running mean and (unbiased) variance, batches seen
+            torch.testing.assert_close(r["layer"]["state"][key], value, rtol=1e-5, atol=1e-6)
+    # DDP would average the parameter gradients; their sum over ranks is the whole batch's gradient
+    torch.testing.assert_close(ranks[0]["layer"]["weight_grad"] + ranks[1]["layer"]["weight_grad"],
+                               ref.weight.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ranks[0]["layer"]["bias_grad"] + ranks[1]["layer"]["bias_grad"],
+                               ref.bias.grad, rtol=1e-4, atol=1e-5)
+    # without the sync, rank 0 would have normalised its 4 images with their own statistics
+    local = torch.nn.BatchNorm2d(3)
+    local.load_state_dict(layer["initial"])
+    assert not torch.allclose(local(layer["x"][:4]), ranks[0]["layer"]["y"], atol=1e-3)
+
+    run = tmp_path / "run"
+    payload = load_checkpoint(run / "checkpoints" / "step-0000002.pt")
+    params, buffers = _params_and_buffers(payload["model"])
+    plain = _plain_family()
+    plain.enable_ema(0.999)  # quickstart has an EMA generator
+    assert sorted(payload["model"]) == sorted(plain.state_dict())  # the keys of plain BatchNorm
+    for key in buffers:
+        assert torch.isfinite(payload["model"][key]).all(), key
+    model = ganforge.load(run)  # a single process with plain BatchNorm
+    assert model.sample(4, seed=0).shape == (4, 1, 28, 28)
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records)

@@ -38,6 +38,7 @@ from .distributed import any_rank, gather_objects, init_distributed, shutdown, w
 from .feed import DataFeed, prepare
 from .optim import apply_schedule, build_optimizer
 from .sampler import IndexSampler
+from .sync_bn import convert_sync_batchnorm
 
 GRID_SEED_OFFSET = 12345  # fixed-noise grids use their own generator, never the training RNG
 
@@ -126,8 +127,12 @@ class Trainer:
         return int(payload["step"])
 
     def _wrap_networks(self) -> None:
+        """Under torchrun: BatchNorm over the global batch if ``sync_bn``, then DDP; then torch.compile."""
         wrappers = []
         if self.env.active:
+            if self.cfg.sync_bn:
+                for net in self.family.trainable().values():
+                    convert_sync_batchnorm(net, self.device)
             ids = [self.device.index] if self.device.type == "cuda" else None
             wrappers.append(lambda m: DistributedDataParallel(m, device_ids=ids))
         if self.cfg.compile:
