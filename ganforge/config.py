@@ -69,7 +69,15 @@ class ModelConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Step counts are training (generator) steps."""
+    """Everything that defines a training run. Step counts are training (generator) steps.
+
+    Under torchrun: ``batch_size`` is the global batch, split evenly over the processes, so without
+    ``sync_bn`` each process's BatchNorm layers normalise with the statistics of its own batch_size/world
+    images; ``sync_bn=true`` computes them over the whole global batch (two small all-reduces per BatchNorm
+    layer in every training forward and backward; a single process needs nothing and ignores it).
+    ``dist_timeout_min`` is how long a collective may wait for the other processes before the run fails
+    (work rank 0 does alone, such as evaluation, is waited for without limit).
+    """
 
     preset: str = ""
     description: str = ""
@@ -92,6 +100,8 @@ class RunConfig:
     grid_size: int = 64
     compile: bool = False
     channels_last: bool = True
+    sync_bn: bool = False
+    dist_timeout_min: float = 30.0
     model: ModelConfig = field(default_factory=ModelConfig)
     g_opt: OptimConfig = field(default_factory=OptimConfig)
     d_opt: OptimConfig = field(default_factory=OptimConfig)
@@ -216,6 +226,9 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise GanforgeError(f"config {key} must be a positive whole number, got {getattr(obj, key)}")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise GanforgeError(f"config ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if not 0 < cfg.dist_timeout_min <= 1e6:  # also rejects nan and inf (a timedelta cannot hold them)
+        raise GanforgeError(f"config dist_timeout_min must be a number of minutes in (0, 1e6], "
+                            f"got {cfg.dist_timeout_min}")
     if "name" not in cfg.model.generator:
         raise GanforgeError("config model.generator needs a 'name' (a registered network)")
     return cfg
