@@ -11,7 +11,8 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterable, Optional
+from types import MappingProxyType
+from typing import Any, Callable, ContextManager, Iterable, Mapping, Optional
 
 import torch
 from torch import nn
@@ -21,6 +22,12 @@ from ..config import ModelConfig, OptimConfig
 from ..errors import GanforgeError
 from ..nets import NetShape, make_args
 from ..registry import Registry
+
+
+#: ModelConfig fields of the GAN family's real/fake discriminator: its adversarial loss and D switches
+LOGIT_D_FIELDS = ("loss", "loss_options", "spectral_norm", "freeze_d_layers")
+#: ModelConfig fields of the GAN family's training heuristics on what D sees (targets, instance noise)
+D_HEURISTIC_FIELDS = ("label_smoothing", "noisy_labels", "instance_noise", "instance_noise_steps")
 
 
 @dataclass
@@ -35,12 +42,18 @@ class Family(nn.Module, abc.ABC):
     """Base class of model families. Subclasses set ``self.G`` (the sampler) in ``__init__``.
 
     A family's own settings (``model.options`` in config) are the fields of its nested ``Args`` dataclass;
-    a key the family does not have is an error. ``self.step`` is set by the training loop before each step.
+    a key the family does not have is an error, and so is a ModelConfig field the family does not use
+    (``unused_fields``) set to anything but its neutral value. ``self.step`` is set by the training loop
+    before each step.
     """
 
     out_range: str = "pm1"
     conditional: bool = False
     likelihood: str = ""  # "bernoulli" when the generator's outputs are pixel probabilities (VAE)
+    #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
+    unused_fields: tuple[str, ...] = ()
+    #: neutral values that differ from ModelConfig's defaults (the VAE's ``discriminator`` is ``{}``)
+    neutral_values: Mapping[str, Any] = MappingProxyType({})
 
     @dataclass
     class Args:
@@ -48,6 +61,7 @@ class Family(nn.Module, abc.ABC):
 
     def __init__(self, cfg: ModelConfig, shape: NetShape) -> None:
         super().__init__()
+        refuse_unused_fields(type(self), cfg)
         self.cfg = cfg
         self.shape = shape
         self.args = make_args(type(self), cfg.options)
@@ -151,6 +165,19 @@ class Family(nn.Module, abc.ABC):
         finally:
             g.train(was_training)
         return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
+
+
+def refuse_unused_fields(family: type[Family], cfg: ModelConfig) -> None:
+    """A one-line error for the first field of ``family.unused_fields`` that ``cfg`` sets to a value other than
+    its neutral one (``family.neutral_values``, else the ModelConfig default): a setting the family would
+    silently ignore is a mistake in the config, not a no-op."""
+    defaults = ModelConfig()
+    for name in family.unused_fields:
+        neutral = family.neutral_values.get(name, getattr(defaults, name))
+        value = getattr(cfg, name)
+        if value != neutral:
+            raise GanforgeError(f"model.{name}={value!r} is not used by family {cfg.family!r} "
+                                f"(expected {neutral!r}); remove it")
 
 
 def ema_with_warmup(decay: float):

@@ -27,6 +27,7 @@ class GAN(Family):
 
     #: the discriminator kind this family calls (see ``ganforge.nets.base.Discriminator``)
     d_kind = "plain"
+    unused_fields = ("encoder",)
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)

@@ -41,7 +41,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.infogan import build_info_discriminator
-from .base import Batch, FAMILIES, Family
+from .base import D_HEURISTIC_FIELDS, Batch, FAMILIES, Family
 from .gan import LogitOnly, prepare_discriminator, update_discriminator, with_penalty
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -147,15 +147,14 @@ def _check_options(args: "InfoGAN.Args") -> None:
         raise GanforgeError(f"model.options.learn_std must be true or false, got {args.learn_std!r}")
 
 
-# settings of the plain GAN family that this family does not implement, with their neutral values
-UNSUPPORTED = {"label_smoothing": 0.0, "noisy_labels": False, "instance_noise": 0.0}
-
-
 # ---------------------------------------------------------------- the family
 
 @FAMILIES.register("infogan")
 class InfoGAN(Family):
     """G: [noise | codes] -> x; D: x -> (logit, Q's code parameters) from one shared body."""
+
+    # the plain GAN family's target and instance-noise heuristics are not implemented here
+    unused_fields = D_HEURISTIC_FIELDS + ("encoder",)
 
     @dataclass
     class Args:
@@ -170,10 +169,6 @@ class InfoGAN(Family):
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
-        for key, neutral in UNSUPPORTED.items():
-            if getattr(cfg, key) != neutral:
-                raise GanforgeError(f"model.{key}={getattr(cfg, key)!r} is not supported by family 'infogan' "
-                                    f"(expected {neutral!r})")
         self.layout = CodeLayout(cfg.z_dim, tuple(self.args.categorical), self.args.continuous)
         self.G = build_from_spec(GENERATORS, cfg.generator, dataclasses.replace(shape, z_dim=self.layout.total),
                                  "generator")
