@@ -5,13 +5,14 @@
   flipped to U(0.0, 0.3); fake targets 0.
 - Instance noise (Sonderby et al. 2017; seed 003 slides): N(0, sigma_t^2) added to every image D sees,
   sigma_t decaying linearly from sigma_0 to 0 over ``decay_steps``.
-With targets, the discriminator loss is binary cross-entropy on logits, which equals the minimax loss
-(Goodfellow et al. 2014, eq. 1) when every real target is 1.
+With targets, each loss gives them its own meaning (``AdversarialLoss.d_loss_targets``): binary
+cross-entropy on logits for the minimax/non-saturating losses (the minimax loss of Goodfellow et al. 2014,
+eq. 1, when every real target is 1), a soft b in LSGAN's least squares; losses without such a meaning
+(hinge, Wasserstein) refuse the options.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def real_targets(n: int, smoothing: float, noisy: bool, device, flip: float = 0.05) -> torch.Tensor:
@@ -21,12 +22,6 @@ def real_targets(n: int, smoothing: float, noisy: bool, device, flip: float = 0.
     soft = 0.7 + 0.5 * torch.rand(n, device=device)
     flipped = 0.3 * torch.rand(n, device=device)
     return torch.where(torch.rand(n, device=device) < flip, flipped, soft)
-
-
-def soft_label_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """BCE(D(x), targets) + BCE(D(G(z)), 0) on logits (targets may exceed 1, as in seed 002)."""
-    real = F.softplus(-real_logits) * targets + F.softplus(real_logits) * (1.0 - targets)
-    return real.mean() + F.softplus(fake_logits).mean()
 
 
 def instance_noise_std(sigma0: float, decay_steps: int, step: int) -> float:
