@@ -27,7 +27,8 @@ NETS = {
 NOT_NEUTRAL = {
     "encoder": {"name": "vae-mlp-enc"}, "discriminator": {"name": "lucic-d"}, "loss": "wgan",
     "loss_options": {"clip": 0.1}, "label_smoothing": 0.1, "noisy_labels": True,
-    "instance_noise": 0.1, "instance_noise_steps": 10, "spectral_norm": True, "freeze_d_layers": 1,
+    "noisy_labels_range": (0.7, 1.2), "instance_noise": 0.1, "instance_noise_steps": 10, "spectral_norm": True,
+    "freeze_d_layers": 1,
 }
 
 

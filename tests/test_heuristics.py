@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import ganforge
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, resolve_config
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES
 from ganforge.losses.gan import minimax_d_loss, soft_label_d_loss
@@ -118,15 +118,56 @@ def test_soft_targets_train_d_with_the_loss_own_meaning_or_are_refused(family, n
     assert stats["loss_d"].item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_noisy_label_distribution():
+# ---------------------------------------------------------------- noisy labels: the safe default and the report's recipe
+
+@pytest.mark.parametrize("real_range, mean", [((0.7, 1.2), 0.95), ((0.7, 1.0), 0.85), (None, 0.85)])
+def test_noisy_label_distribution(real_range, mean):
     torch.manual_seed(0)
-    t = real_targets(200_000, 0.0, True, "cpu")
+    t = real_targets(200_000, 0.0, True, "cpu", *([real_range] if real_range else []))
     flipped = t < 0.5
+    high = real_range[1] if real_range else 1.0  # the default range stops at 1
     assert abs(flipped.float().mean().item() - 0.05) < 0.003
     assert t[flipped].min() >= 0.0 and t[flipped].max() <= 0.3
-    assert t[~flipped].min() >= 0.7 and t[~flipped].max() <= 1.2
-    assert abs(t[~flipped].mean().item() - 0.95) < 0.005
+    assert t[~flipped].min() >= 0.7 and t[~flipped].max() <= high and t[~flipped].max() > high - 0.01
+    assert abs(t[~flipped].mean().item() - mean) < 0.005
     assert torch.equal(real_targets(4, 0.1, False, "cpu"), torch.full((4,), 0.9))
+
+
+def test_default_noisy_labels_keep_the_d_loss_bounded_and_the_tricks_preset_keeps_the_report_recipe():
+    assert ModelConfig().noisy_labels_range == (0.7, 1.0)
+    tricks = resolve_config("dcgan-tricks").model
+    assert tricks.noisy_labels and tricks.noisy_labels_range == (0.7, 1.2)
+    n, big = 4096, 1e4
+    for real_range in ((0.7, 1.0), (0.7, 1.2)):
+        fam = _family("gan", "ns", noisy_labels=True, noisy_labels_range=real_range)
+        torch.manual_seed(0)
+        targets = real_targets(n, 0.0, True, "cpu", real_range)  # what the family draws next from this seed
+        spread = torch.randn(n, generator=torch.Generator().manual_seed(1))
+        pushed = torch.where(targets > 1, big, 0.0)  # D pushing up the logits of images whose target is > 1
+        losses = []
+        for real in (torch.full((n,), big), big * spread, pushed):
+            torch.manual_seed(0)
+            losses.append(fam._adversarial_d_loss(real, torch.full((n,), -big)).item())
+        if real_range[1] <= 1.0:  # every target in [0, 1]: BCE is a sum of non-negative terms
+            assert targets.max() <= 1.0 and min(losses) >= 0.0, losses
+        else:  # the report's recipe: targets above 1, and the loss falls about (t - 1) * logit below 0
+            assert targets.max() > 1.1 and losses[2] < -100.0, losses
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model.noisy_labels_range": [1.0, 0.7]}, r"noisy_labels_range must be \[low, high\] with 0 <= low < high, "
+                                                r"got \[1.0, 0.7\]"),
+    ({"model.noisy_labels_range": [-0.1, 1.0]}, r"noisy_labels_range must be \[low, high\]"),
+    ({"model.noisy_labels_range": [0.7, float("inf")]}, r"noisy_labels_range must be \[low, high\]"),
+    ({"model.noisy_labels_range": [0.7]}, r"noisy_labels_range must be a list of 2 numbers"),
+    ({"model.noisy_labels_range": "report"}, r"noisy_labels_range must be a list of 2 numbers"),
+    ({"model.label_smoothing": 1.0, "model.noisy_labels": False}, r"label_smoothing must be in \[0, 1\)"),
+    ({"model.label_smoothing": 0.1}, r"label_smoothing and model.noisy_labels both set the real targets"),
+])
+def test_bad_target_settings_are_one_line_config_errors(overrides, message):
+    with pytest.raises(GanforgeError, match=message) as info:
+        resolve_config("dcgan-tricks", overrides)
+    assert "\n" not in str(info.value)
 
 
 def test_instance_noise_decays_linearly():
@@ -165,7 +206,7 @@ def test_frozen_discriminator_layers_do_not_move_and_the_rest_do(tmp_path):
 
 
 def test_spectral_norm_bounds_every_discriminator_layer():
-    from ganforge.config import ModelConfig
+    from ganforge.config import ModelConfig, resolve_config
     from ganforge.models import FAMILIES
     from ganforge.nets import NetShape
     from ganforge.nets.tweaks import weight_layers

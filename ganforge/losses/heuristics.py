@@ -1,8 +1,10 @@
 """Training heuristics from the sources, as pure functions the GAN family applies when configured.
 
 - One-sided label smoothing (Salimans et al. 2016, section 3.4): real targets 1 - s, fake targets 0.
-- Soft noisy labels (seed 002, section on DCGAN tricks): real targets ~ U(0.7, 1.2), and in 5% of cases
-  flipped to U(0.0, 0.3); fake targets 0.
+- Soft noisy labels (the course report on VAE and DCGAN, its DCGAN tricks): real targets ~ U(low, high),
+  and in 5% of cases flipped to U(0.0, 0.3); fake targets 0. The report used U(0.7, 1.2); by default high
+  is 1, because a target t > 1 makes binary cross-entropy t softplus(-l) + (1 - t) softplus(l) unbounded
+  below (about -(t - 1) l as the real logit l grows), so D gains by pushing real logits up without limit.
 - Instance noise (Sonderby et al. 2017; seed 003 slides): N(0, sigma_t^2) added to every image D sees,
   sigma_t decaying linearly from sigma_0 to 0 over ``decay_steps``.
 With targets, each loss gives them its own meaning (``AdversarialLoss.d_loss_targets``): binary
@@ -15,11 +17,14 @@ from __future__ import annotations
 import torch
 
 
-def real_targets(n: int, smoothing: float, noisy: bool, device, flip: float = 0.05) -> torch.Tensor:
-    """Targets for real images: 1 - smoothing, or soft noisy labels U(0.7, 1.2) with ``flip`` in U(0, 0.3)."""
+def real_targets(n: int, smoothing: float, noisy: bool, device, noisy_range: tuple[float, float] = (0.7, 1.0),
+                 flip: float = 0.05) -> torch.Tensor:
+    """Targets for real images: 1 - smoothing, or soft noisy labels U(noisy_range) with a share ``flip``
+    drawn from U(0, 0.3) instead."""
     if not noisy:
         return torch.full((n,), 1.0 - smoothing, device=device)
-    soft = 0.7 + 0.5 * torch.rand(n, device=device)
+    low, high = noisy_range
+    soft = low + (high - low) * torch.rand(n, device=device)
     flipped = 0.3 * torch.rand(n, device=device)
     return torch.where(torch.rand(n, device=device) < flip, flipped, soft)
 

@@ -27,7 +27,8 @@ from ..registry import Registry
 #: ModelConfig fields of the GAN family's real/fake discriminator: its adversarial loss and D switches
 LOGIT_D_FIELDS = ("loss", "loss_options", "spectral_norm", "freeze_d_layers")
 #: ModelConfig fields of the GAN family's training heuristics on what D sees (targets, instance noise)
-D_HEURISTIC_FIELDS = ("label_smoothing", "noisy_labels", "instance_noise", "instance_noise_steps")
+D_HEURISTIC_FIELDS = ("label_smoothing", "noisy_labels", "noisy_labels_range", "instance_noise",
+                      "instance_noise_steps")
 
 
 @dataclass

@@ -85,7 +85,7 @@ class GAN(Family):
     def _adversarial_d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         if self.use_targets:
             targets = real_targets(real_out.shape[0], self.cfg.label_smoothing, self.cfg.noisy_labels,
-                                   real_out.device)
+                                   real_out.device, self.cfg.noisy_labels_range)
             return self.loss.d_loss_targets(real_out, fake_out, targets)
         return self.loss.d_loss(real_out, fake_out)
 
