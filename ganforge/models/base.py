@@ -12,7 +12,7 @@ import abc
 import contextlib
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, ContextManager, Iterable, Mapping, Optional
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
@@ -107,6 +107,27 @@ class Family(nn.Module, abc.ABC):
 
     def net(self, name: str) -> nn.Module:
         return self._runners[name] if name in self._runners else self.trainable()[name]
+
+    @contextlib.contextmanager
+    def d_held(self) -> Iterator[None]:
+        """For a generator update through D: D's weights receive no update and no all-reduce.
+
+        In one process D's trainable parameters are frozen (their weight gradients are not even computed;
+        layers frozen by config stay frozen afterwards). Under DDP every parameter must keep requires_grad
+        as it was when wrapped, so the backward runs inside D's ``no_sync``: its gradients stay local and
+        the next D update's ``zero_grad`` discards them. Gradients still flow through D into G either way.
+        """
+        trainable = [p for p in self.D.parameters() if p.requires_grad]
+        if not self.distributed:
+            for p in trainable:
+                p.requires_grad_(False)
+        no_sync = getattr(self.net("d"), "no_sync", None)
+        try:
+            with no_sync() if no_sync is not None else contextlib.nullcontext():
+                yield
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
 
     # ---- EMA of the generator (Yazici et al. 2019); torch's AveragedModel, buffers averaged too
     def enable_ema(self, decay: float) -> None:

@@ -27,7 +27,6 @@ Logged per step: ``loss_d`` (L_D), ``loss_g`` (L_G), ``recon_real`` (L(x)), ``re
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 from dataclasses import dataclass
 
@@ -148,18 +147,11 @@ class BEGAN(Family):
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
-        if not self.distributed:  # D's weight gradients are not needed for the G update
-            self.D.requires_grad_(False)
-        # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
-        no_sync = getattr(self.net("d"), "no_sync", None)
-        try:
-            with no_sync() if no_sync is not None else contextlib.nullcontext():
-                with self.autocast():
-                    fake = self.net("g")(self.sample_latent(n))
-                loss = self._recon_error(fake)
-                opts["g"].zero_grad(set_to_none=True)
-                loss.backward()
-            opts["g"].step()
-        finally:
-            self.D.requires_grad_(True)
+        with self.d_held():
+            with self.autocast():
+                fake = self.net("g")(self.sample_latent(n))
+            loss = self._recon_error(fake)
+            opts["g"].zero_grad(set_to_none=True)
+            loss.backward()
+        opts["g"].step()
         return {"loss_g": loss.detach()}

@@ -9,7 +9,6 @@ D is called, an auxiliary loss on D's extra outputs, and which network kinds fit
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Optional
 
 import torch
@@ -110,30 +109,19 @@ class GAN(Family):
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
         labels = self.fake_labels(n, batch.images.device)
-        trainable = [p for p in self.D.parameters() if p.requires_grad]  # frozen layers stay frozen
-        if not self.distributed:  # D's weight gradients are not needed for the G update
-            for p in trainable:
-                p.requires_grad_(False)
-        # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
-        no_sync = getattr(self.net("d"), "no_sync", None)
-        skip_d_sync = no_sync() if no_sync is not None else contextlib.nullcontext()
         stats = {}
-        try:
-            with skip_d_sync:
-                with self.autocast():
-                    fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
-                    fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
-                loss = self.loss.g_loss(fake_out.float())
-                aux = self.aux_loss(fake_extra, labels)
-                if aux is not None:
-                    loss = loss + aux
-                    stats["loss_aux_g"] = aux.detach()
-                opts["g"].zero_grad(set_to_none=True)
-                loss.backward()
-            opts["g"].step()
-        finally:
-            for p in trainable:
-                p.requires_grad_(True)
+        with self.d_held():
+            with self.autocast():
+                fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
+                fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
+            loss = self.loss.g_loss(fake_out.float())
+            aux = self.aux_loss(fake_extra, labels)
+            if aux is not None:
+                loss = loss + aux
+                stats["loss_aux_g"] = aux.detach()
+            opts["g"].zero_grad(set_to_none=True)
+            loss.backward()
+        opts["g"].step()
         return {"loss_g": loss.detach(), **stats}
 
 

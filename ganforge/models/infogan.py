@@ -17,9 +17,10 @@ openai/InfoGAN's ``launchers/run_mnist_exp.py``), so their term is 0.5 (c - mu)^
 ``learn_std`` Q also outputs log sigma per code. H(c) is a constant and left out of the loss.
 
 Training (openai/InfoGAN ``infogan_trainer.py``): the information term lambda_cat * CE + lambda_cont * NLL on
-the fakes is added to both the D loss and the G loss. The D update trains D's body, its logit and the Q
-head; the G update trains G and also steps the Q head (D's body and logit stay frozen there), so Q learns
-from both updates. Defaults are the paper's MNIST setting: 62-d noise, one 10-way categorical code, two
+the fakes is added to both the D loss and the G loss. As there, the discriminator optimiser updates D's
+variables, the Q head included (D's body, its logit and Q), and the generator optimiser only G's: the
+information term of the G update reaches G through D and Q but moves neither, so Q takes one step per
+iteration. Defaults are the paper's MNIST setting: 62-d noise, one 10-way categorical code, two
 continuous codes, lambda 1 for both (the official code's ``info_reg_coeff=1.0``; the paper suggests a
 smaller lambda for continuous codes when their term involves a learned variance).
 
@@ -222,26 +223,15 @@ class InfoGAN(Family):
         return update_discriminator(self, adversarial + info, adversarial, real_out, fake_out, opts, stats)
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
-        """G (and Q's head) minimise the G loss + the information term; D's body and logit stay fixed."""
-        q_params = {id(p) for p in self.D.q_head.parameters()}
-        fixed = [p for p in self.D.parameters() if p.requires_grad and id(p) not in q_params]
-        if not self.distributed:  # under DDP every parameter must take part; their gradients are dropped below
-            for p in fixed:
-                p.requires_grad_(False)
-        try:
-            z = self.sample_latent(batch.images.shape[0])
+        """G minimises the G loss + the information term; D, Q's head included, is held (the term's gradient
+        reaches G through D's body and Q), so Q learns once per iteration, in :meth:`d_step`."""
+        z = self.sample_latent(batch.images.shape[0])
+        with self.d_held():
             with self.autocast():
                 fake_out, q = self.net("d")(self.net("g")(z))
             adversarial = self.loss.g_loss(fake_out.float())
             info, stats = self.information(q, z)
             opts["g"].zero_grad(set_to_none=True)
-            opts["d"].zero_grad(set_to_none=True)
             (adversarial + info).backward()
-            for p in fixed:
-                p.grad = None  # only the Q head of D learns in this update
-            opts["g"].step()
-            opts["d"].step()
-        finally:
-            for p in fixed:
-                p.requires_grad_(True)
+        opts["g"].step()
         return {"loss_g": adversarial.detach(), **stats}
