@@ -76,7 +76,12 @@ class ModelConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Step counts are training (generator) steps."""
+    """Everything that defines a training run. Step counts are training (generator) steps.
+
+    ``ema_bn`` is which batch-norm statistics the EMA generator (``ema_decay`` > 0) samples with:
+    ``standing`` (recomputed for the averaged weights before they are saved, shown or evaluated) or
+    ``averaged`` (the EMA of the live network's running statistics).
+    """
 
     preset: str = ""
     description: str = ""
@@ -90,6 +95,7 @@ class RunConfig:
     device: str = "auto"
     d_steps: int = 1
     ema_decay: float = 0.0
+    ema_bn: str = "standing"
     ckpt_every: int = 1000
     keep_checkpoints: int = 3
     sample_every: int = 500
@@ -105,7 +111,7 @@ class RunConfig:
 
 
 CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
-           "z_dist": ("normal", "uniform")}
+           "z_dist": ("normal", "uniform"), "ema_bn": ("standing", "averaged")}
 POSITIVE = ("steps", "batch_size", "d_steps", "ckpt_every", "sample_every", "log_every", "grid_size",
             "keep_checkpoints", "z_dim")
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from ..config import ModelConfig, OptimConfig
+from ..config import CHOICES, ModelConfig, OptimConfig
 from ..errors import GanforgeError
 from ..nets import NetShape, make_args
 from ..registry import Registry
@@ -71,6 +71,7 @@ class Family(nn.Module, abc.ABC):
             raise GanforgeError(f"model family {cfg.family!r} is conditional and needs labelled data "
                                 f"(the dataset has {shape.num_classes} classes)")
         self.g_ema: Optional[AveragedModel] = None
+        self.ema_bn = "standing"
         self.autocast: Callable[[], ContextManager] = contextlib.nullcontext
         self.distributed = False
         self._runners: dict[str, nn.Module] = {}
@@ -130,9 +131,50 @@ class Family(nn.Module, abc.ABC):
                 p.requires_grad_(True)
 
     # ---- EMA of the generator (Yazici et al. 2019); torch's AveragedModel, buffers averaged too
-    def enable_ema(self, decay: float) -> None:
+    def enable_ema(self, decay: float, ema_bn: str = "standing") -> None:
+        """Keep an EMA of G's weights. ``ema_bn`` says which batch-norm statistics the EMA generator uses:
+        ``"standing"`` (recomputed for its own weights by :meth:`refresh_ema_bn`) or ``"averaged"`` (the EMA
+        of the live network's running statistics, which belong to other weights)."""
+        if ema_bn not in CHOICES["ema_bn"]:
+            raise GanforgeError(f"ema_bn={ema_bn!r} is not one of: {', '.join(CHOICES['ema_bn'])}")
         self.g_ema = AveragedModel(self.G, multi_avg_fn=ema_with_warmup(decay), use_buffers=True)
         self.g_ema.requires_grad_(False)
+        self.ema_bn = ema_bn
+
+    @torch.no_grad()
+    def refresh_ema_bn(self, step: int, batch_size: int, batches: int = 16, seed: int = 0) -> None:
+        """Standing statistics: recompute the EMA generator's batch-norm running mean and variance for its own
+        weights ("Large Scale GAN Training for High Fidelity Natural Image Synthesis", Brock et al. 2019).
+
+        Runs ``batches`` batches of ``batch_size`` fresh latents through the EMA generator in train mode with
+        cumulative averaging (BN momentum None), so each running mean (variance) is the mean of the batch means
+        (unbiased batch variances). The latents come from a generator of their own seeded from ``seed`` and
+        ``step``, and the global RNG state is restored, so training's random stream never moves; conditional
+        families use the balanced labels i mod K. Nothing happens without an EMA, with ``ema_bn="averaged"``
+        or when G has no batch norm.
+        """
+        norms = batch_norms(self.g_ema.module) if self.g_ema is not None else []
+        if not norms or self.ema_bn != "standing":
+            return
+        g = self.g_ema.module
+        device = next(g.parameters()).device
+        draw = torch.Generator().manual_seed(standing_seed(seed, step))
+        momenta, was_training = [m.momentum for m in norms], g.training
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        g.train()
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                for _ in range(batches):
+                    z = self.sample_latent(batch_size, draw, device="cpu").to(device)
+                    labels = torch.arange(batch_size, device=device) % self.shape.num_classes \
+                        if self.conditional else None
+                    self.run_generator(g, z, labels)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            g.train(was_training)
 
     def update_ema(self) -> None:
         if self.g_ema is not None:
@@ -187,6 +229,18 @@ class Family(nn.Module, abc.ABC):
         finally:
             g.train(was_training)
         return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
+
+
+def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The batch-norm layers of ``module`` that keep running statistics."""
+    return [m for m in module.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def standing_seed(seed: int, step: int) -> int:
+    """The seed of the latents for the standing statistics at ``step`` of a run with ``seed``: its own stream,
+    the same on every process and after a resume."""
+    return (seed * 1_000_003 + step + 0x5EED) % (2 ** 63)
 
 
 def refuse_unused_fields(family: type[Family], cfg: ModelConfig) -> None:
