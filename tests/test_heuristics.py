@@ -206,9 +206,6 @@ def test_frozen_discriminator_layers_do_not_move_and_the_rest_do(tmp_path):
 
 
 def test_spectral_norm_bounds_every_discriminator_layer():
-    from ganforge.config import ModelConfig, resolve_config
-    from ganforge.models import FAMILIES
-    from ganforge.nets import NetShape
     from ganforge.nets.tweaks import weight_layers
 
     cfg = ModelConfig(z_dim=8, generator={"name": "lucic-g"}, discriminator={"name": "lucic-d"}, spectral_norm=True)

@@ -3,8 +3,10 @@
 - One-sided label smoothing (Salimans et al. 2016, section 3.4): real targets 1 - s, fake targets 0.
 - Soft noisy labels (the course report on VAE and DCGAN, its DCGAN tricks): real targets ~ U(low, high),
   and in 5% of cases flipped to U(0.0, 0.3); fake targets 0. The report used U(0.7, 1.2); by default high
-  is 1, because a target t > 1 makes binary cross-entropy t softplus(-l) + (1 - t) softplus(l) unbounded
-  below (about -(t - 1) l as the real logit l grows), so D gains by pushing real logits up without limit.
+  is 1, because a target t > 1 makes the binary cross-entropy t softplus(-l) + (1 - t) softplus(l) of that
+  image unbounded below (about -(t - 1) l as its logit l grows): a batch's loss_d can then fall below 0
+  and is no longer a cross-entropy. (Averaged over freshly drawn targets the optimum is still
+  sigmoid(l) = E[t], since the targets do not depend on the image.)
 - Instance noise (Sonderby et al. 2017; seed 003 slides): N(0, sigma_t^2) added to every image D sees,
   sigma_t decaying linearly from sigma_0 to 0 over ``decay_steps``.
 With targets, each loss gives them its own meaning (``AdversarialLoss.d_loss_targets``): binary

@@ -114,9 +114,9 @@ class Family(nn.Module, abc.ABC):
         """For a generator update through D: D's weights receive no update and no all-reduce.
 
         In one process D's trainable parameters are frozen (their weight gradients are not even computed;
-        layers frozen by config stay frozen afterwards). Under DDP every parameter must keep requires_grad
-        as it was when wrapped, so the backward runs inside D's ``no_sync``: its gradients stay local and
-        the next D update's ``zero_grad`` discards them. Gradients still flow through D into G either way.
+        layers frozen by config stay frozen afterwards). Under DDP they keep requires_grad (DDP registered
+        its hooks for them when wrapping) and the backward runs inside D's ``no_sync``: their gradients stay
+        local and the next D update's ``zero_grad`` discards them. Gradients flow through D into G either way.
         """
         trainable = [p for p in self.D.parameters() if p.requires_grad]
         if not self.distributed:

@@ -37,7 +37,6 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
