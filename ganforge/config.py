@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -47,6 +48,11 @@ class ModelConfig:
 
     ``encoder`` is the VAE's encoder network; ``options`` are the family's own settings (InfoGAN codes, BEGAN
     gamma, VAE likelihood, ...), checked against the family's ``Args`` dataclass.
+
+    Real-image targets for D (``ganforge.losses.heuristics``): ``label_smoothing`` s gives 1 - s (one-sided,
+    Salimans et al. 2016); ``noisy_labels`` draws them from U(``noisy_labels_range``) with 5% flipped to
+    U(0, 0.3). The default range (0.7, 1.0) keeps targets at most 1; the course report on VAE and DCGAN used
+    (0.7, 1.2), where binary cross-entropy is unbounded below as a real logit grows.
     """
 
     family: str = "gan"
@@ -59,6 +65,7 @@ class ModelConfig:
     loss_options: dict = field(default_factory=dict)
     label_smoothing: float = 0.0
     noisy_labels: bool = False
+    noisy_labels_range: tuple[float, float] = (0.7, 1.0)
     instance_noise: float = 0.0
     instance_noise_steps: int = 0
     spectral_norm: bool = False
@@ -77,6 +84,9 @@ class RunConfig:
     layer in every training forward and backward; a single process needs nothing and ignores it).
     ``dist_timeout_min`` is how long a collective may wait for the other processes before the run fails
     (work rank 0 does alone, such as evaluation, is waited for without limit).
+    ``ema_bn`` is which batch-norm statistics the EMA generator (``ema_decay`` > 0) samples with:
+    ``standing`` (recomputed for the averaged weights before they are saved, shown or evaluated) or
+    ``averaged`` (the EMA of the live network's running statistics).
     """
 
     preset: str = ""
@@ -91,6 +101,7 @@ class RunConfig:
     device: str = "auto"
     d_steps: int = 1
     ema_decay: float = 0.0
+    ema_bn: str = "standing"
     ckpt_every: int = 1000
     keep_checkpoints: int = 3
     sample_every: int = 500
@@ -108,7 +119,7 @@ class RunConfig:
 
 
 CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
-           "z_dist": ("normal", "uniform")}
+           "z_dist": ("normal", "uniform"), "ema_bn": ("standing", "averaged")}
 POSITIVE = ("steps", "batch_size", "d_steps", "ckpt_every", "sample_every", "log_every", "grid_size",
             "keep_checkpoints", "z_dim")
 
@@ -231,7 +242,21 @@ def validate(cfg: RunConfig) -> RunConfig:
                             f"got {cfg.dist_timeout_min}")
     if "name" not in cfg.model.generator:
         raise GanforgeError("config model.generator needs a 'name' (a registered network)")
+    _check_real_targets(cfg.model)
     return cfg
+
+
+def _check_real_targets(model: ModelConfig) -> None:
+    """Label smoothing in [0, 1); a noisy-label range 0 <= low < high; not both (each sets the targets)."""
+    if not 0.0 <= model.label_smoothing < 1.0:
+        raise GanforgeError(f"config model.label_smoothing must be in [0, 1), got {model.label_smoothing}")
+    low, high = model.noisy_labels_range
+    if not (math.isfinite(high) and 0.0 <= low < high):
+        raise GanforgeError(f"config model.noisy_labels_range must be [low, high] with 0 <= low < high, "
+                            f"got {list(model.noisy_labels_range)}")
+    if model.noisy_labels and model.label_smoothing > 0:
+        raise GanforgeError("config model.label_smoothing and model.noisy_labels both set the real targets; "
+                            "choose one")
 
 
 def resolve_config(preset: str, overrides: dict[str, Any] | None = None, base: dict | None = None) -> RunConfig:

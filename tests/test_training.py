@@ -229,3 +229,23 @@ def test_eval_every_logs_metric_curves_without_changing_training(tmp_path, monke
         assert 1.0 <= r["eval_is"] <= 10.0 and r["eval_ddm"] >= 0 and 1 <= r["eval_classes_hit"] <= 10
         assert math.isfinite(r["eval_fd_logits"])
     _assert_bitwise_equal(_state(tmp_path / "with")["model"], _state(tmp_path / "without")["model"])
+
+
+@needs_fashion
+def test_checkpointed_ema_generator_has_the_batch_norm_statistics_of_its_own_weights(tmp_path):
+    """Standing statistics: the EMA generator a checkpoint holds has BN running statistics recomputed for the
+    averaged weights at that step (recomputing them again gives the same), not an average of the live
+    network's statistics, which belong to other weights."""
+    from ganforge.models.base import batch_norms
+
+    run = ganforge.train("quickstart", tmp_path / "r", steps=5, **{**TINY, "ckpt_every": 5})
+    model = ganforge.load(run)
+    ema = model.family.g_ema.module
+    saved = [(m.running_mean.clone(), m.running_var.clone()) for m in batch_norms(ema)]
+    assert saved and all(not torch.equal(mean, live.running_mean)
+                         for (mean, _), live in zip(saved, batch_norms(model.family.G)))
+    model.family.refresh_ema_bn(5, TINY["batch_size"], seed=model.config.seed)
+    again = [(m.running_mean, m.running_var) for m in batch_norms(ema)]
+    # the same statistics up to float rounding (training ran its convolutions channels-last)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) and torch.allclose(c, d, rtol=1e-4, atol=1e-6)
+               for (a, c), (b, d) in zip(saved, again))

@@ -150,7 +150,6 @@ def test_decoders_output_the_sigmoid_of_their_logits(name):
 
 
 @pytest.mark.parametrize("change, fragment", [
-    ({"discriminator": {"name": "dcgan-d"}}, "no discriminator"),
     ({"z_dist": "uniform"}, "z_dist 'normal'"),
     ({"generator": {"name": "dcgan-g"}}, "not a VAE decoder"),
     ({"encoder": {"name": "vae-mlp-enc", "hiden": 3}}, "hiden"),

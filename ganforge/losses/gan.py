@@ -24,6 +24,18 @@ def minimax_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torc
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def soft_label_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss with soft real targets t: binary cross-entropy BCE(D(x), t) + BCE(D(G(z)), 0).
+
+    Equals :func:`minimax_d_loss` when every t is 1; t = 1 - s is one-sided label smoothing (Salimans et al.
+    2016, "Improved Techniques for Training GANs", section 3.4). Computed on logits as
+    t softplus(-real) + (1 - t) softplus(real) + softplus(fake). A target above 1 makes the real term
+    unbounded below (it falls without limit as the real logit grows).
+    """
+    real = F.softplus(-real_logits) * targets + F.softplus(real_logits) * (1.0 - targets)
+    return real.mean() + F.softplus(fake_logits).mean()
+
+
 def minimax_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Minimax generator loss: mean log(1 - D(G(z))), the G side of Goodfellow et al. 2014 eq. 1.
 
@@ -49,6 +61,7 @@ class MinimaxLoss(FunctionLoss):
 
     d_fn = staticmethod(minimax_d_loss)
     g_fn = staticmethod(minimax_g_loss)
+    targets_fn = staticmethod(soft_label_d_loss)
 
 
 @LOSSES.register("ns")

@@ -19,6 +19,7 @@ Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (seed 002, Fig.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Iterable
 
 import torch
@@ -28,7 +29,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.vae import ENCODERS, Decoder, Encoder
-from .base import Batch, FAMILIES, Family
+from .base import D_HEURISTIC_FIELDS, LOGIT_D_FIELDS, Batch, FAMILIES, Family
 
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -86,10 +87,13 @@ class VAE(Family):
 
     likelihood = "bernoulli"
     out_range = "01"
+    # a VAE has no discriminator, so none of the adversarial settings apply
+    unused_fields = ("discriminator",) + LOGIT_D_FIELDS + D_HEURISTIC_FIELDS
+    neutral_values = MappingProxyType({"discriminator": {}})
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
-        _check_config(cfg)
+        _check_prior(cfg)
         decoder = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         if not isinstance(decoder, Decoder):
             decoders = [n for n, c in GENERATORS.items() if issubclass(c, Decoder)]
@@ -140,11 +144,8 @@ class VAE(Family):
         return {"test_elbo": log_lik - kl, "test_recon": -log_lik, "test_kl": kl}
 
 
-def _check_config(cfg) -> None:
-    """The KL term assumes the N(0, I) prior, and a VAE has no discriminator."""
+def _check_prior(cfg) -> None:
+    """The KL term assumes the N(0, I) prior."""
     if cfg.z_dist != "normal" or cfg.z_scale != 1.0:
         raise GanforgeError(f"family 'vae' has the prior N(0, I): expected model.z_dist 'normal' and "
                             f"z_scale 1 (got {cfg.z_dist!r}, {cfg.z_scale})")
-    if cfg.discriminator:
-        raise GanforgeError(f"family 'vae' has no discriminator: expected model.discriminator {{}} "
-                            f"(got {cfg.discriminator})")

@@ -25,7 +25,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..config import RunConfig, to_dict
+from ..config import RunConfig, from_dict, to_dict
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..fileio import atomic_path
@@ -99,7 +99,7 @@ class Trainer:
         self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last)
         self.family.init_from_data(self.feed.mean_image())
         if cfg.ema_decay > 0:
-            self.family.enable_ema(cfg.ema_decay)
+            self.family.enable_ema(cfg.ema_decay, cfg.ema_bn)
         self.opts = self.family.build_optimizers({"g": cfg.g_opt, "d": cfg.d_opt}, build_optimizer)
         self.family.autocast = make_autocast(cfg.precision, self.device)
         if self.env.active:
@@ -122,7 +122,8 @@ class Trainer:
         if path is None:
             raise GanforgeError(f"--resume: {self.run.root} has no checkpoint to resume from")
         payload = load_checkpoint(path)
-        if checkpoint_config(payload)["model"] != to_dict(self.cfg)["model"]:
+        saved = to_dict(from_dict(RunConfig, checkpoint_config(payload)))  # keys added since: their defaults
+        if saved["model"] != to_dict(self.cfg)["model"]:
             raise GanforgeError(f"checkpoint {path} was trained with a different model config; "
                                 f"resume with the run's own settings")
         load_model_state(self.family, payload["model"], path)
@@ -281,13 +282,16 @@ class Trainer:
                     window_start, t0 = self.step, time.perf_counter()
                 grid = self.step % cfg.sample_every == 0 or last
                 evaluate = cfg.eval_every and (self.step % cfg.eval_every == 0 or last)
+                save = self.step % cfg.ckpt_every == 0 or last
+                if grid or evaluate or save:  # every rank: the EMA generator's BN statistics for its weights
+                    self.family.refresh_ema_bn(self.step, cfg.batch_size // self.env.world, seed=cfg.seed)
                 if grid or evaluate:  # rank 0 alone; the others wait for it without a timeout
                     with wait_for_main(self.env, f"outputs-{self.step}"):
                         if main and grid:
                             self.save_grid()
                         if main and evaluate:
                             self.log_metrics()
-                if self.step % cfg.ckpt_every == 0 or last:
+                if save:
                     self.save_checkpoint()
         finally:
             bar.close()
