@@ -7,7 +7,7 @@
   image unbounded below (about -(t - 1) l as its logit l grows): a batch's loss_d can then fall below 0
   and is no longer a cross-entropy. (Averaged over freshly drawn targets the optimum is still
   sigmoid(l) = E[t], since the targets do not depend on the image.)
-- Instance noise (Sonderby et al. 2017; seed 003 slides): N(0, sigma_t^2) added to every image D sees,
+- Instance noise (Sonderby et al. 2017; Dronen 2019 slides): N(0, sigma_t^2) added to every image D sees,
   sigma_t decaying linearly from sigma_0 to 0 over ``decay_steps``.
 With targets, each loss gives them its own meaning (``AdversarialLoss.d_loss_targets``): binary
 cross-entropy on logits for the minimax/non-saturating losses (the minimax loss of Goodfellow et al. 2014,

@@ -98,7 +98,7 @@ class Family(nn.Module, abc.ABC):
     def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Statistics on held-out data (the test split) logged every ``eval_every`` steps; default: none.
 
-        The VAE logs its test-set ELBO here (seed 002, Fig. 1)."""
+        The VAE logs its test-set ELBO here (Skliar's report, Fig. 1)."""
         return {}
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
@@ -217,7 +217,7 @@ class Family(nn.Module, abc.ABC):
         uses running statistics).
 
         With ``draw`` (a random generator) a family with a Bernoulli likelihood (the VAE) returns binary
-        draws from the pixel distribution instead of its means (seed 002, Figs. 2-5)."""
+        draws from the pixel distribution instead of its means (Skliar's report, Figs. 2-5)."""
         if self.conditional and labels is None:
             raise GanforgeError(f"model family {self.cfg.family!r} is conditional: sampling needs labels")
         if draw is not None and self.likelihood != "bernoulli":

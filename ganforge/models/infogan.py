@@ -1,7 +1,7 @@
 """InfoGAN family: latent codes whose mutual information with the image is maximised.
 
 Chen et al. 2016, "InfoGAN: Interpretable Representation Learning by Information Maximizing Generative
-Adversarial Nets" (seed 003, InfoGAN slide: min_G max_D V_I(D, G) = V(D, G) - lambda I(c; G(z, c))). The
+Adversarial Nets" (Dronen 2019, InfoGAN slide: min_G max_D V_I(D, G) = V(D, G) - lambda I(c; G(z, c))). The
 mutual information is replaced by its variational lower bound (eq. 4-5 of the paper):
 
     min_{G,Q} max_D  V(D, G) - lambda L_I(G, Q),    L_I(G, Q) = E_{c ~ P(c), x ~ G(z, c)}[log Q(c|x)] + H(c)

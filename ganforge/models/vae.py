@@ -1,6 +1,6 @@
 """The variational autoencoder family ``vae`` (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
 
-As in seed 002 (section 1.6, Q1.10-1.12): an encoder gives the mean and log-variance of the diagonal
+As in Skliar's report (section 1.6, Q1.10-1.12): an encoder gives the mean and log-variance of the diagonal
 Gaussian q(z|x); z is drawn by the reparameterisation trick z = mean + exp(logvar / 2) * eps, eps ~ N(0, I)
 (Kingma & Welling eq. 10 with L = 1); a decoder gives Bernoulli pixel probabilities; the loss is the
 negative ELBO (Kingma & Welling eq. 10, the KL in closed form from their appendix B)
@@ -13,8 +13,8 @@ targets, as in the seed's and Kingma & Welling's use of MNIST intensities).
 
 With the generic loop: ``trainable()`` is the whole autoencoder under the name "g" (one optimiser,
 ``g_opt``), ``d_step`` does nothing, ``g_step`` does one ELBO update on the batch. ``self.G`` is the decoder,
-so sampling (and the EMA when enabled) use it; ``generate(..., draw=...)`` gives Bernoulli draws (seed 002,
-Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (seed 002, Fig. 1).
+so sampling (and the EMA when enabled) use it; ``generate(..., draw=...)`` gives Bernoulli draws (Skliar's report,
+Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (Skliar's report, Fig. 1).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(logvar)) || N(0, I)) = 1/2 sum_d (mean^2 + exp(logvar) - logvar - 1), per example (N,)
-    (Kingma & Welling 2014, appendix B; seed 002, Q1.10)."""
+    (Kingma & Welling 2014, appendix B; Skliar's report, Q1.10)."""
     return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0).sum(1)
 
 

@@ -157,7 +157,7 @@ class Trainer:
 
     def _grid_inputs(self) -> tuple[int, torch.Tensor, torch.Tensor | None]:
         """Fixed latents for the progress grids: a square grid, or for conditional models one row per
-        class where each column keeps its z (so a column is also a class sweep, seed 000 Fig. 3)."""
+        class where each column keeps its z (so a column is also a class sweep, Nair and Shah 2017 Fig. 3)."""
         gen = torch.Generator().manual_seed(self.cfg.seed + GRID_SEED_OFFSET)
         cols = int(math.ceil(math.sqrt(self.cfg.grid_size)))
         if not self.family.conditional:
