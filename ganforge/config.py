@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -48,6 +49,11 @@ class ModelConfig:
 
     ``encoder`` is the VAE's encoder network; ``options`` are the family's own settings (InfoGAN codes, BEGAN
     gamma, VAE likelihood, ...), checked against the family's ``Args`` dataclass.
+
+    Real-image targets for D (``ganforge.losses.heuristics``): ``label_smoothing`` s gives 1 - s (one-sided,
+    Salimans et al. 2016); ``noisy_labels`` draws them from U(``noisy_labels_range``) with 5% flipped to
+    U(0, 0.3). The default range (0.7, 1.0) keeps targets at most 1; the course report on VAE and DCGAN used
+    (0.7, 1.2), where binary cross-entropy is unbounded below as a real logit grows.
     """
 
     family: str = "gan"
@@ -60,6 +66,7 @@ class ModelConfig:
     loss_options: dict = field(default_factory=dict)
     label_smoothing: float = 0.0
     noisy_labels: bool = False
+    noisy_labels_range: tuple[float, float] = (0.7, 1.0)
     instance_noise: float = 0.0
     instance_noise_steps: int = 0
     spectral_norm: bool = False
@@ -70,7 +77,18 @@ class ModelConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Step counts are training (generator) steps."""
+    """Everything that defines a training run. Step counts are training (generator) steps.
+
+    Under torchrun: ``batch_size`` is the global batch, split evenly over the processes, so without
+    ``sync_bn`` each process's BatchNorm layers normalise with the statistics of its own batch_size/world
+    images; ``sync_bn=true`` computes them over the whole global batch (two small all-reduces per BatchNorm
+    layer in every training forward and backward; a single process needs nothing and ignores it).
+    ``dist_timeout_min`` is how long a collective may wait for the other processes before the run fails
+    (work rank 0 does alone, such as evaluation, is waited for without limit).
+    ``ema_bn`` is which batch-norm statistics the EMA generator (``ema_decay`` > 0) samples with:
+    ``standing`` (recomputed for the averaged weights before they are saved, shown or evaluated) or
+    ``averaged`` (the EMA of the live network's running statistics).
+    """
 
     preset: str = ""
     description: str = ""
@@ -84,6 +102,7 @@ class RunConfig:
     device: str = "auto"
     d_steps: int = 1
     ema_decay: float = 0.0
+    ema_bn: str = "standing"
     ckpt_every: int = 1000
     keep_checkpoints: int = 3
     sample_every: int = 500
@@ -93,13 +112,15 @@ class RunConfig:
     grid_size: int = 64
     compile: bool = False
     channels_last: bool = True
+    sync_bn: bool = False
+    dist_timeout_min: float = 30.0
     model: ModelConfig = field(default_factory=ModelConfig)
     g_opt: OptimConfig = field(default_factory=OptimConfig)
     d_opt: OptimConfig = field(default_factory=OptimConfig)
 
 
 CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
-           "z_dist": ("normal", "uniform")}
+           "z_dist": ("normal", "uniform"), "ema_bn": ("standing", "averaged")}
 POSITIVE = ("steps", "batch_size", "d_steps", "ckpt_every", "sample_every", "log_every", "grid_size",
             "keep_checkpoints", "z_dim", "eval_n")
 
@@ -217,10 +238,27 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise GanforgeError(f"config {key} must be a positive whole number, got {getattr(obj, key)}")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise GanforgeError(f"config ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if not 0 < cfg.dist_timeout_min <= 1e6:  # also rejects nan and inf (a timedelta cannot hold them)
+        raise GanforgeError(f"config dist_timeout_min must be a number of minutes in (0, 1e6], "
+                            f"got {cfg.dist_timeout_min}")
     if "name" not in cfg.model.generator:
         raise GanforgeError("config model.generator needs a 'name' (a registered network)")
+    _check_real_targets(cfg.model)
     _check_ranges(cfg)
     return cfg
+
+
+def _check_real_targets(model: ModelConfig) -> None:
+    """Label smoothing in [0, 1); a noisy-label range 0 <= low < high; not both (each sets the targets)."""
+    if not 0.0 <= model.label_smoothing < 1.0:
+        raise GanforgeError(f"config model.label_smoothing must be in [0, 1), got {model.label_smoothing}")
+    low, high = model.noisy_labels_range
+    if not (math.isfinite(high) and 0.0 <= low < high):
+        raise GanforgeError(f"config model.noisy_labels_range must be [low, high] with 0 <= low < high, "
+                            f"got {list(model.noisy_labels_range)}")
+    if model.noisy_labels and model.label_smoothing > 0:
+        raise GanforgeError("config model.label_smoothing and model.noisy_labels both set the real targets; "
+                            "choose one")
 
 
 def _check_ranges(cfg: RunConfig) -> None:
@@ -230,7 +268,6 @@ def _check_ranges(cfg: RunConfig) -> None:
     checks = {"image_size": (cfg.image_size is None or cfg.image_size > 0, "a positive number of pixels"),
               "eval_every": (cfg.eval_every >= 0, "at least 0 (0: off)"),
               "seed": (0 <= cfg.seed < 2**63, "a whole number in 0..2**63-1"),
-              "model.label_smoothing": (0 <= model.label_smoothing < 1, "in [0, 1)"),
               "model.instance_noise": (model.instance_noise >= 0, "at least 0"),
               "model.instance_noise_steps": (model.instance_noise_steps >= 0, "at least 0")}
     for name in ("g_opt", "d_opt"):

@@ -1,14 +1,16 @@
-"""Training curves with matplotlib (Agg backend: no display needed), written atomically."""
+"""Training curves with matplotlib, written atomically.
+
+Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), never pyplot: no display
+is needed and importing ganforge never switches the backend of the user's own plots (a notebook's inline
+backend stays as it was).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .fileio import atomic_path  # noqa: E402
+from .fileio import atomic_path
 
 PANELS = (("losses", ("loss_d", "loss_g", "loss_aux_d", "loss_aux_g", "loss_info")),
           ("discriminator outputs", ("d_real", "d_fake")),
@@ -22,7 +24,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     if not rows:
         return
     panels = [(t, keys) for t, keys in PANELS if any(k in r for r in rows for k in keys)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (title, keys) in zip(axes[0], panels):
         for key in keys:
             points = [(r["step"], r[key]) for r in rows if key in r]
@@ -35,4 +38,3 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)

@@ -63,6 +63,9 @@ def test_int_for_float_is_accepted_but_string_is_not():
     ({"steps": 0}, "steps must be a positive"),
     ({"batch_size": 2.5}, "batch_size must be int"),
     ({"ema_decay": 1.0}, "ema_decay must be in"),
+    ({"dist_timeout_min": 0}, r"dist_timeout_min must be a number of minutes in \(0, 1e6\]"),
+    ({"dist_timeout_min": float("inf")}, "dist_timeout_min must be a number of minutes"),
+    ({"sync_bn": "yes"}, "sync_bn must be true or false"),
     ({"steps.x": 1}, "'steps' is a value, not a section"),
 ])
 def test_bad_overrides_are_user_errors(overrides, message):

@@ -12,28 +12,40 @@
   not compared.)
 * A checkpoint from the 2-process run resumes in a single process (the per-rank RNG states do not fit
   a different world size and are skipped, see ``Trainer._restore``).
+* ``--resume`` from the mid-epoch step-3 checkpoint to 6 under 2 processes is bitwise the straight 6-step
+  run (rank 1 continues with its own shard from the checkpoint rank 0 wrote).
+* A NaN on rank 1 alone stops both ranks at the same step with the same one-line error and exit status 2;
+  rank 0 evaluating for longer than the process-group timeout does not make rank 1's collectives fail.
+  These start the two ranks without torchrun (:func:`_two_ranks`) to see each rank's exit status.
+* ``sync_bn=true`` on CPU normalises over the global batch and its checkpoints load in a single process.
 
-No test-only switches in the library: the helper only uses public pieces (``resolve_config``, ``Trainer``,
-``train_step``, ``Family.net``). The whole module takes about 30-40 s on 2 CPU cores.
+No test-only switches in the library: the helpers only use public pieces (``resolve_config``, ``Trainer``,
+``train_step``, ``Family.net``, the CLI's ``main``) and patch the Trainer or the family inside their own
+process. The whole module takes about 2-3 minutes on 2 CPU cores (each 2-process launch takes 15-20 s).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+import ganforge
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.training.checkpoint import load_checkpoint
 
-DATA = "fashion-mnist:train[:2000]"
+# 75 images: each of 2 ranks gets 37 per epoch (one left over), 4 global batches of 16 (8 per rank), so
+# step 3 is mid-epoch and steps 5-6 are in the second epoch
+DATA = "fashion-mnist:train[:75]"
 TIMEOUT = 240
 # 6 steps of global batch 16 (8 per rank), logs at 2/4/6, grids and checkpoints at 3/6
 TRAIN_ARGS = ["steps=6", "batch_size=16", f"data={DATA}", "log_every=2", "sample_every=3",
@@ -68,6 +80,38 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
         pytest.fail(f"{' '.join(cmd)} timed out after {TIMEOUT} s\nstdout:\n{exc.stdout}\nstderr:\n{exc.stderr}")
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
     return proc
+
+
+def _two_ranks(cmd: list[str], cwd: Path, timeout: float = TIMEOUT) -> list[subprocess.CompletedProcess]:
+    """Run ``cmd`` as rank 0 and rank 1 of one 2-process group, set up as torchrun would but without it, so that
+    each rank's own exit status and stderr can be checked (torchrun stops the others when one rank fails).
+    Both are killed, and the test fails, if they have not finished after ``timeout`` seconds."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs, files = [], []
+    for rank in range(2):
+        env = dict(_env(), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port))
+        out, err = (open(cwd / f"rank{rank}.{name}", "w+") for name in ("out", "err"))
+        files.append((out, err))
+        procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True))
+    deadline = time.monotonic() + timeout
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        pytest.fail(f"{' '.join(cmd)}: the ranks did not finish within {timeout} s (a rank hangs)\n"
+                    + "\n".join(f"rank {r} stderr:\n{(cwd / f'rank{r}.err').read_text()[-3000:]}" for r in range(2)))
+    results = []
+    for proc, (out, err) in zip(procs, files):
+        out.seek(0), err.seek(0)
+        results.append(subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read()))
+        out.close(), err.close()
+    return results
 
 
 def _torchrun(nproc: int) -> list[str]:
@@ -121,9 +165,11 @@ def test_torchrun_checkpoint_contents(ddp_run: Path) -> None:
     rng = payload["rng"]
     assert len(rng) == 2
     assert not torch.equal(rng[0]["torch"], rng[1]["torch"])
-    # the sampler state is rank 0's shard: half of the 2,000 images, 8 per rank per step
-    assert len(payload["sampler"]["perm"]) == 1000
-    assert payload["sampler"]["pos"] == 6 * 8
+    # the sampler state is the whole epoch permutation (every rank cuts its own shard from it on resume)
+    # and the position in it: 6 steps of 16 are 4 steps of epoch 0 and 2 of epoch 1
+    sampler = payload["sampler"]
+    assert sorted(sampler["perm"].tolist()) == list(range(75))
+    assert (sampler["epoch"], sampler["pos"]) == (1, 2 * 16)
 
 
 HELPER = textwrap.dedent('''
@@ -171,14 +217,19 @@ HELPER = textwrap.dedent('''
 ''')
 
 
-def _params_and_buffers(state: dict) -> tuple[list[str], list[str]]:
-    """Keys of the trained networks' parameters and of their float buffers (BN running stats)."""
+def _plain_family():
+    """quickstart's model family as a single process builds it (plain BatchNorm, no EMA)."""
     from ganforge.config import resolve_config
     from ganforge.models import FAMILIES
     from ganforge.nets import NetShape
 
     cfg = resolve_config("quickstart", {})
-    family = FAMILIES.get(cfg.model.family)(cfg.model, NetShape(1, 28, cfg.model.z_dim, 10))
+    return FAMILIES.get(cfg.model.family)(cfg.model, NetShape(1, 28, cfg.model.z_dim, 10))
+
+
+def _params_and_buffers(state: dict) -> tuple[list[str], list[str]]:
+    """Keys of the trained networks' parameters and of their float buffers (BN running stats)."""
+    family = _plain_family()
     params = [k for k, _ in family.named_parameters()]
     buffers = [k for k, b in family.named_buffers() if b.is_floating_point()]
     assert set(params) | set(buffers) <= set(state)
@@ -216,6 +267,40 @@ def test_ddp_synchronises_weights(tmp_path: Path) -> None:
         assert torch.equal(r0["after_broadcast"][key], r0["after_step"][key])  # rank 0 is the source
 
 
+def _assert_bitwise_equal(a, b, where: str = "") -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"tensors differ at {where}"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_bitwise_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def test_two_process_resume_mid_epoch_is_bitwise_identical(ddp_run: Path, tmp_path: Path) -> None:
+    """Resuming the 2-process run from its step-3 checkpoint (mid-epoch) to step 6 gives bitwise the straight
+    run's step-6 checkpoint: rank 1 continues with its own shard from the checkpoint rank 0 wrote. (The
+    straight run's step-3 checkpoint is what a run stopped at step 3 leaves; reusing it saves a launch.)"""
+    out = tmp_path / "halves"
+    shutil.copytree(ddp_run, out)
+    (out / "checkpoints" / "step-0000006.pt").unlink()
+    stopped = load_checkpoint(out / "checkpoints" / "step-0000003.pt")
+    assert stopped["sampler"]["epoch"] == 0 and 0 < stopped["sampler"]["pos"] < 74  # stopped mid-epoch
+    _run(_torchrun(2) + ["-m", "ganforge", "train", "quickstart", "--out", str(out), "--resume", *TRAIN_ARGS],
+         cwd=tmp_path)
+    straight = load_checkpoint(ddp_run / "checkpoints" / "step-0000006.pt")
+    resumed = load_checkpoint(out / "checkpoints" / "step-0000006.pt")
+    for key in ("model", "optim", "sampler", "rng"):  # weights, EMA, BN statistics, Adam, data order, RNGs
+        _assert_bitwise_equal(straight[key], resumed[key], key)
+    assert resumed["step"] == 6 and resumed["sampler"]["epoch"] == 1  # the resumed run crossed an epoch
+    assert not torch.equal(resumed["model"]["D.net.0.weight"], stopped["model"]["D.net.0.weight"])
+
+
 def test_two_process_checkpoint_resumes_in_one_process(ddp_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     shutil.copytree(ddp_run, out)
@@ -235,3 +320,201 @@ def test_two_process_checkpoint_resumes_in_one_process(ddp_run: Path, tmp_path: 
     for key, value in after["model"].items():
         if value.is_floating_point():
             assert torch.isfinite(value).all(), key
+
+
+POISON_HELPER = textwrap.dedent('''
+    """Run as one rank of 2: ``ganforge train`` through its CLI, with NaN written into rank 1's discriminator
+    weights just before rank 1's generator update at step 8. Only rank 1's loss_g at step 8 is then not finite:
+    the other rank's losses of that step were computed before the NaN gradients reach it in the all-reduce."""
+    import sys
+
+    import torch
+
+    from ganforge.cli import main
+    from ganforge.training import loop
+
+    POISON_AT = 7  # Family.step during training step 8
+
+    def poison(trainer):
+        family = trainer.family
+        g_step = family.g_step
+
+        def poisoned_g_step(batch, opts):
+            if family.step == POISON_AT:
+                with torch.no_grad():
+                    for p in family.trainable()["d"].parameters():
+                        p.fill_(float("nan"))
+            return g_step(batch, opts)
+
+        family.g_step = poisoned_g_step
+
+    init = loop.Trainer.__init__
+
+    def patched_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.env.rank == 1:
+            poison(self)
+
+    loop.Trainer.__init__ = patched_init
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+def test_nonfinite_loss_on_one_rank_stops_every_rank(ddp_run: Path, tmp_path: Path) -> None:
+    """Rank 1 alone diverges at step 8 of a resumed run: both ranks stop at that step with the same one-line
+    error and exit status 2 (none waits in the next collective), and the last good checkpoint is untouched."""
+    out = tmp_path / "run"
+    shutil.copytree(ddp_run, out)
+    good = out / "checkpoints" / "step-0000006.pt"
+    good_bytes = good.read_bytes()
+    script = tmp_path / "poison_helper.py"
+    script.write_text(POISON_HELPER)
+    args = ["train", "quickstart", "--out", str(out), "--resume", *TRAIN_ARGS, "steps=12"]
+    started = time.monotonic()
+    ranks = _two_ranks([sys.executable, str(script), *args], cwd=tmp_path, timeout=120)
+    elapsed = time.monotonic() - started
+    expected = (f"ganforge: error: training diverged at step 8 on rank 1: loss_g is not finite; "
+                f"the last good checkpoint is {good}")
+    for rank, proc in enumerate(ranks):
+        assert proc.returncode == 2, f"rank {rank}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("ganforge: error:")]
+        assert lines == [expected], f"rank {rank}:\n{proc.stderr[-3000:]}"
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert elapsed < 100, f"the ranks took {elapsed:.0f} s to stop"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003.pt", "step-0000006.pt"]
+    assert good.read_bytes() == good_bytes
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]  # step 8 was never logged
+
+
+SLOW_EVAL_HELPER = textwrap.dedent('''
+    """Run as one rank of 2: ``ganforge train`` through its CLI, with a process-group timeout of 6 s and an
+    evaluation on rank 0 that takes 10 s at step 2 (standing in for the ~12 minutes 10,000 Inception images
+    take on CPU). The evaluation appends a record saying how long it took."""
+    import sys
+    import time
+
+    from ganforge.cli import main
+    from ganforge.training import loop
+
+    def slow_log_metrics(self):
+        started = time.monotonic()
+        if self.step == 2:
+            time.sleep(10.0)
+        self.run.append_log({"step": self.step, "eval_seconds": time.monotonic() - started})
+
+    loop.Trainer.log_metrics = slow_log_metrics
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+def test_rank0_evaluation_longer_than_the_collective_timeout(tmp_path: Path) -> None:
+    """While rank 0 evaluates for longer than the process-group timeout, rank 1 waits for it without failing."""
+    script = tmp_path / "slow_eval_helper.py"
+    script.write_text(SLOW_EVAL_HELPER)
+    out = tmp_path / "run"
+    args = ["train", "quickstart", "--out", str(out), "steps=3", "batch_size=16", f"data={DATA}",
+            "precision=fp32", "log_every=1", "eval_every=2", "sample_every=1000", "ckpt_every=1000",
+            "grid_size=16", "dist_timeout_min=0.1"]
+    ranks = _two_ranks([sys.executable, str(script), *args], cwd=tmp_path, timeout=150)
+    for rank, proc in enumerate(ranks):
+        assert proc.returncode == 0, f"rank {rank}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval_seconds" in r]
+    assert [r["step"] for r in evals] == [2, 3]
+    assert evals[0]["eval_seconds"] >= 10.0 > 0.1 * 60  # rank 0's work outlasted the 6 s timeout
+    assert [r["step"] for r in records if "loss_d" in r] == [1, 2, 3]  # training went on after the wait
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003.pt"]
+
+
+SYNC_BN_HELPER = textwrap.dedent('''
+    """Run by torchrun. (1) One BatchNorm2d converted for sync_bn, fed 4 images on rank 0 and 8 on rank 1 of a
+    12-image batch, forward and backward of a weighted sum; (2) 2 training steps of quickstart with
+    sync_bn=true through ganforge's own Trainer. Saves what each rank saw."""
+    import os
+    import sys
+
+    import torch
+    from torch import nn
+
+    from ganforge.config import resolve_config
+    from ganforge.training.loop import Trainer
+    from ganforge.training.sync_bn import convert_sync_batchnorm
+
+    out = sys.argv[1]
+    cfg = resolve_config("quickstart", {
+        "steps": 2, "batch_size": 16, "data": "fashion-mnist:train[:75]", "precision": "fp32", "log_every": 1,
+        "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16, "sync_bn": True})
+    trainer = Trainer(cfg, os.path.join(out, "run"))  # starts the gloo process group
+    rank = trainer.env.rank
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 3, 5, 5, generator=gen) * 3 + 1  # (12, 3, 5, 5) the global batch
+    weights = torch.randn(12, 3, 5, 5, generator=gen)  # the loss is sum(weights * y)
+    net = nn.Sequential(nn.BatchNorm2d(3, momentum=0.3))
+    with torch.no_grad():
+        net[0].weight.uniform_(0.5, 1.5, generator=gen)
+        net[0].bias.uniform_(-1.0, 1.0, generator=gen)
+    initial = {k: v.clone() for k, v in net[0].state_dict().items()}
+    convert_sync_batchnorm(net, trainer.device)
+    part = slice(0, 4) if rank == 0 else slice(4, 12)
+    xs = x[part].clone().requires_grad_(True)
+    y = net(xs)
+    (weights[part] * y).sum().backward()
+    layer = {"type": type(net[0]).__name__, "x": x, "weights": weights, "initial": initial, "y": y.detach(),
+             "x_grad": xs.grad, "weight_grad": net[0].weight.grad, "bias_grad": net[0].bias.grad,
+             "state": {k: v.clone() for k, v in net[0].state_dict().items()}}
+
+    norms = {name: sorted({type(m).__name__ for m in module.modules() if "Norm" in type(m).__name__})
+             for name, module in trainer.family.trainable().items()}
+    trainer.fit()
+    torch.save({"layer": layer, "norms": norms}, os.path.join(out, f"rank{rank}.pt"))
+''')
+
+
+def test_sync_bn_normalises_over_the_global_batch(tmp_path: Path) -> None:
+    """sync_bn=true on 2 gloo CPU processes: the converted layer's output, input gradients, summed parameter
+    gradients and running statistics equal one process's BatchNorm2d on the whole (unevenly split) batch;
+    quickstart trains with it, and its checkpoint has plain BatchNorm keys and loads in a single process."""
+    script = tmp_path / "sync_bn_helper.py"
+    script.write_text(SYNC_BN_HELPER)
+    _run(_torchrun(2) + [str(script), str(tmp_path)], cwd=tmp_path)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for r in ranks:
+        assert r["layer"]["type"] == "AllReduceBatchNorm"
+        assert r["norms"] == {"g": ["AllReduceBatchNorm"], "d": ["AllReduceBatchNorm"]}
+
+    layer = ranks[0]["layer"]
+    ref = torch.nn.BatchNorm2d(3, momentum=0.3)
+    ref.load_state_dict(layer["initial"])
+    x = layer["x"].clone().requires_grad_(True)
+    y = ref(x)
+    (layer["weights"] * y).sum().backward()
+    parts = [slice(0, 4), slice(4, 12)]
+    for r, part in zip(ranks, parts):
+        torch.testing.assert_close(r["layer"]["y"], y.detach()[part], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(r["layer"]["x_grad"], x.grad[part], rtol=1e-4, atol=1e-5)
+        for key, value in ref.state_dict().items():  # running mean and (unbiased) variance, batches seen
+            torch.testing.assert_close(r["layer"]["state"][key], value, rtol=1e-5, atol=1e-6)
+    # DDP would average the parameter gradients; their sum over ranks is the whole batch's gradient
+    torch.testing.assert_close(ranks[0]["layer"]["weight_grad"] + ranks[1]["layer"]["weight_grad"],
+                               ref.weight.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ranks[0]["layer"]["bias_grad"] + ranks[1]["layer"]["bias_grad"],
+                               ref.bias.grad, rtol=1e-4, atol=1e-5)
+    # without the sync, rank 0 would have normalised its 4 images with their own statistics
+    local = torch.nn.BatchNorm2d(3)
+    local.load_state_dict(layer["initial"])
+    assert not torch.allclose(local(layer["x"][:4]), ranks[0]["layer"]["y"], atol=1e-3)
+
+    run = tmp_path / "run"
+    payload = load_checkpoint(run / "checkpoints" / "step-0000002.pt")
+    params, buffers = _params_and_buffers(payload["model"])
+    plain = _plain_family()
+    plain.enable_ema(0.999)  # quickstart has an EMA generator
+    assert sorted(payload["model"]) == sorted(plain.state_dict())  # the keys of plain BatchNorm
+    for key in buffers:
+        assert torch.isfinite(payload["model"][key]).all(), key
+    model = ganforge.load(run)  # a single process with plain BatchNorm
+    assert model.sample(4, seed=0).shape == (4, 1, 28, 28)
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records)

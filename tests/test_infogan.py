@@ -125,11 +125,7 @@ def test_options_are_checked(options, message):
         _family(**options)
 
 
-def test_unsupported_gan_switches_are_errors():
-    cfg = ModelConfig(family="infogan", z_dim=6, generator={"name": "lucic-g"},
-                      discriminator={"name": "infogan-d"}, label_smoothing=0.1)
-    with pytest.raises(GanforgeError, match="label_smoothing=0.1 is not supported by family 'infogan'"):
-        InfoGAN(cfg, NetShape(1, 28, 6))
+def test_a_plain_logit_discriminator_is_an_error():
     cfg = ModelConfig(family="infogan", z_dim=6, generator={"name": "lucic-g"}, discriminator={"name": "lucic-d"})
     with pytest.raises(GanforgeError, match="unknown InfoGAN discriminator 'lucic-d'"):
         InfoGAN(cfg, NetShape(1, 28, 6))
@@ -161,11 +157,15 @@ def _changed(before, module):
     return {name for name, p in module.named_parameters() if not torch.equal(before[name], p.detach())}
 
 
-def test_d_update_trains_body_logit_and_q_g_update_trains_g_and_q_only():
+def _setup():
     torch.manual_seed(0)
     fam = _family(categorical=[10], continuous=2)
     opts = {"g": torch.optim.Adam(fam.G.parameters(), 1e-3), "d": torch.optim.Adam(fam.D.parameters(), 1e-3)}
-    batch = Batch(torch.rand(8, 1, 28, 28), torch.zeros(8, dtype=torch.int64))
+    return fam, opts, Batch(torch.rand(8, 1, 28, 28), torch.zeros(8, dtype=torch.int64))
+
+
+def test_d_update_trains_body_logit_and_q_g_update_trains_g_only():
+    fam, opts, batch = _setup()
     g0, d0 = _snapshot(fam.G), _snapshot(fam.D)
     stats = fam.d_step(batch, opts)
     assert not _changed(g0, fam.G)
@@ -176,10 +176,36 @@ def test_d_update_trains_body_logit_and_q_g_update_trains_g_and_q_only():
     g1, d1 = _snapshot(fam.G), _snapshot(fam.D)
     stats = fam.g_step(batch, opts)
     assert _changed(g1, fam.G) == set(g1)  # every G parameter moved
-    assert _changed(d1, fam.D) == {n for n in d1 if n.startswith("q_head.")}  # of D only Q's head
-    assert all(p.requires_grad for p in fam.D.parameters())  # D's body is trainable again afterwards
+    assert not _changed(d1, fam.D)  # every D parameter, Q's head included, bit-identical
+    assert all(p.requires_grad for p in fam.D.parameters())  # D is trainable again afterwards
     assert {"loss_g", "loss_info", "q_acc", "mi_cat", "mi_cont"} <= set(stats)
     assert 0.0 <= stats["q_acc"].item() <= 1.0
+
+
+def test_q_head_takes_one_optimiser_step_per_training_step():
+    """As openai/InfoGAN's trainer: the discriminator optimiser (D's variables, Q included) steps once per
+    iteration and the generator optimiser holds only G's variables; the loop's order is d_step, g_step."""
+    fam, opts, batch = _setup()
+    before, q_steps = {}, []  # for every optimiser step: which optimiser, and whether it changed Q's head
+    for name, opt in opts.items():
+        opt.register_step_pre_hook(lambda o, a, k: before.update(_snapshot(fam.D.q_head)))
+        opt.register_step_post_hook(lambda o, a, k, name=name: q_steps.append(
+            (name, bool(_changed(before, fam.D.q_head)))))
+    for _ in range(2):  # two training steps
+        fam.d_step(batch, opts)
+        fam.g_step(batch, opts)
+    assert q_steps == [("d", True), ("g", False)] * 2
+
+
+def test_the_information_term_reaches_g_through_d_and_q():
+    after = []
+    for weight in (0.0, 1.0):  # the same G update without and with the information term
+        torch.manual_seed(0)
+        fam = _family(categorical=[10], continuous=2, lambda_cat=weight, lambda_cont=weight)
+        opts = {"g": torch.optim.SGD(fam.G.parameters(), 0.1), "d": torch.optim.SGD(fam.D.parameters(), 0.1)}
+        fam.g_step(Batch(torch.rand(8, 1, 28, 28), torch.zeros(8, dtype=torch.int64)), opts)
+        after.append(_snapshot(fam.G))
+    assert all(not torch.equal(after[0][name], after[1][name]) for name in after[0])  # every G weight differs
 
 
 # ---------------------------------------------------------------- a short real run: Q learns the code

@@ -148,3 +148,15 @@ def test_eval_leaves_the_panel_the_report_shows(tmp_path, monkeypatch):
     assert all(len(r["train"]) == 5 and r["distances"] == sorted(r["distances"]) for r in memo["rows"])
     html = build_report([run], tmp_path / "r.html").read_text()
     assert _data_uri(html, "nearest-neighbour panel") == (run / "eval" / memo["picture"]).read_bytes()
+
+
+def test_importing_ganforge_leaves_the_matplotlib_backend_alone():
+    """No library module switches the user's backend (a notebook's inline plots) or loads pyplot."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); "
+            "import ganforge.plots, ganforge.report, ganforge.experiments, ganforge.cli, sys; "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["svg", "False"]

@@ -118,6 +118,61 @@ def test_sampler_shards_are_disjoint():
     assert set(a.tolist()).isdisjoint(b.tolist()) and len(set(a.tolist()) | set(b.tolist())) == 100
 
 
+def test_sampler_state_saved_by_rank0_resumes_rank1_shard():
+    """Only rank 0 writes the checkpoint; rank 1 must continue with its own indices, not rank 0's."""
+    r0, r1 = IndexSampler(37, 4, seed=4, rank=0, world=2), IndexSampler(37, 4, seed=4, rank=1, world=2)
+    for _ in range(2):  # mid-epoch: 2 of the 4 global batches of 8 in an epoch of 36 usable indices
+        r0.next(), r1.next()
+    state = r0.state_dict()
+    expected = [r1.next() for _ in range(5)]  # the rest of this epoch and 3 batches of the next
+    resumed = IndexSampler(37, 4, seed=99, rank=1, world=2)
+    resumed.load_state_dict(state)
+    got = [resumed.next() for _ in range(5)]
+    assert all(torch.equal(a, b) for a, b in zip(expected, got)), (expected, got)
+    assert resumed.epochs_done() == r1.epochs_done() == 1 + 24 / 36  # 3 global batches of 8 into epoch 1
+
+
+def test_sampler_ranks_get_equal_shards_and_agree_on_epochs():
+    """39 images over 2 ranks with batches of 5: a shard of 20 would give rank 0 four batches per epoch and
+    rank 1 (19 images) three, so their epochs and epoch-based schedules would drift apart."""
+    ranks = [IndexSampler(39, 5, seed=1, rank=r, world=2) for r in range(2)]
+    epoch_indices: list[list[int]] = [[], []]
+    for _ in range(3):  # one epoch: 38 usable indices, 3 global batches of 10
+        for r, s in enumerate(ranks):
+            epoch_indices[r] += s.next().tolist()
+        assert ranks[0].epochs_done() == ranks[1].epochs_done()
+    assert len(epoch_indices[0]) == len(epoch_indices[1]) == 15
+    assert len(set(epoch_indices[0]) | set(epoch_indices[1])) == 30  # disjoint shards, no repeats
+    before = [s.epoch for s in ranks]
+    for s in ranks:
+        s.next()
+    assert [s.epoch for s in ranks] == [b + 1 for b in before]  # both ranks start the next epoch together
+
+
+def test_sampler_state_fits_another_number_of_processes():
+    """A 2-process state resumed by one process (same global batch) sees the epoch's unseen images."""
+    r0, r1 = IndexSampler(40, 4, seed=2, rank=0, world=2), IndexSampler(40, 4, seed=2, rank=1, world=2)
+    seen = torch.cat([torch.cat([r0.next(), r1.next()]) for _ in range(2)])
+    single = IndexSampler(40, 8, seed=7)
+    single.load_state_dict(r0.state_dict())
+    rest = torch.cat([single.next() for _ in range(3)])
+    assert single.epoch == 0
+    assert set(rest.tolist()).isdisjoint(seen.tolist()) and len(set(rest.tolist()) | set(seen.tolist())) == 40
+
+
+def test_sampler_state_without_the_whole_permutation_starts_the_next_epoch():
+    """Distributed checkpoints of older versions kept rank 0's shard only: the epoch's rest is lost."""
+    old = IndexSampler(40, 4, seed=2)
+    old.next()
+    state = dict(old.state_dict(), perm=old.perm[0::2])  # what rank 0 of 2 used to save
+    s = IndexSampler(40, 4, seed=3, rank=1, world=2)
+    with pytest.warns(UserWarning, match="holds 20 of 40 indices; starting the next epoch"):
+        s.load_state_dict(state)
+    first = s.next()
+    assert s.epoch == 1 and s.pos == 8 and len(set(s.perm.tolist())) == 40
+    assert torch.equal(first, s.perm[1:8:2])
+
+
 def test_ema_warmup_matches_closed_form():
     decay = 0.999
     avg, cur = [torch.zeros(3)], [torch.ones(3)]
@@ -174,3 +229,23 @@ def test_eval_every_logs_metric_curves_without_changing_training(tmp_path, monke
         assert 1.0 <= r["eval_is"] <= 10.0 and r["eval_ddm"] >= 0 and 1 <= r["eval_classes_hit"] <= 10
         assert math.isfinite(r["eval_fd_logits"])
     _assert_bitwise_equal(_state(tmp_path / "with")["model"], _state(tmp_path / "without")["model"])
+
+
+@needs_fashion
+def test_checkpointed_ema_generator_has_the_batch_norm_statistics_of_its_own_weights(tmp_path):
+    """Standing statistics: the EMA generator a checkpoint holds has BN running statistics recomputed for the
+    averaged weights at that step (recomputing them again gives the same), not an average of the live
+    network's statistics, which belong to other weights."""
+    from ganforge.models.base import batch_norms
+
+    run = ganforge.train("quickstart", tmp_path / "r", steps=5, **{**TINY, "ckpt_every": 5})
+    model = ganforge.load(run)
+    ema = model.family.g_ema.module
+    saved = [(m.running_mean.clone(), m.running_var.clone()) for m in batch_norms(ema)]
+    assert saved and all(not torch.equal(mean, live.running_mean)
+                         for (mean, _), live in zip(saved, batch_norms(model.family.G)))
+    model.family.refresh_ema_bn(5, TINY["batch_size"], seed=model.config.seed)
+    again = [(m.running_mean, m.running_var) for m in batch_norms(ema)]
+    # the same statistics up to float rounding (training ran its convolutions channels-last)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) and torch.allclose(c, d, rtol=1e-4, atol=1e-6)
+               for (a, c), (b, d) in zip(saved, again))

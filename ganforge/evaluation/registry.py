@@ -84,7 +84,7 @@ def _prdc(real, fake, ctx):
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
 
 
-@register_metric("ddm", "classifier", distance="||t-g||^2 / 2", equation="seed 004 eq. 3.4")
+@register_metric("ddm", "classifier", distance="||t-g||^2 / 2", equation="Basart 2017 eq. 3.4")
 def _ddm(real, fake, ctx):
     return {"ddm": M.ddm(real, fake)}
 
@@ -161,7 +161,7 @@ def _valid_seen_in_training(ctx, valid_spec: str) -> dict:
                  panel=f"the {ROWS} generated images nearest to train, each with its {K} nearest train images "
                        "in pixels [0, 1]")
 def _memorisation(real, fake, ctx):
-    """Generated-to-train vs test-to-train nearest-neighbour distances (seed 004's memorisation check),
+    """Generated-to-train vs test-to-train nearest-neighbour distances (Basart's memorisation check),
     and the nearest-neighbour panel of the generated images closest to the training set."""
     train_spec = ctx.dataset_split("train", "memorisation")
     summary = M.memorisation_summary(fake, ctx.features(train_spec), real, top=ROWS)

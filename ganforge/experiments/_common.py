@@ -1,10 +1,10 @@
-"""Shared plumbing of the metric experiments (seed 004, sections 3.4.5 and 3.4.6).
+"""Shared plumbing of the metric experiments (Basart 2017, sections 3.4.5 and 3.4.6).
 
 Both experiments compare a reference set of real test images with a controlled "generated" set (replicated
-training images, corrupted test images) under registered metrics of :mod:`ganforge.evaluate`. This module
+training images, corrupted test images) under registered metrics of :mod:`ganforge.evaluation`. This module
 holds what they share: which embedding each metric uses (:func:`plan_embeddings`), running the registered
 metric wrappers on feature arrays (:func:`compute_metrics`), the ``protocol`` header, a one-panel-per-metric
-matplotlib (Agg) figure and writing ``OUT/NAME.json`` + ``OUT/NAME.png`` atomically. Metrics themselves are
+matplotlib figure (object API, no pyplot) and writing ``OUT/NAME.json`` + ``OUT/NAME.png`` atomically. Metrics themselves are
 never re-implemented here: they are the ``METRICS`` entries over ``ganforge.metrics``.
 """
 from __future__ import annotations
@@ -13,17 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .. import __version__  # noqa: E402
-from ..data import DATASETS, parse_spec  # noqa: E402
-from ..errors import GanforgeError  # noqa: E402
-from ..evaluation import METRICS, Context, make_extractor, preprocessing  # noqa: E402
-from ..fileio import atomic_path, write_json  # noqa: E402
+from .. import __version__
+from ..data import DATASETS, parse_spec
+from ..errors import GanforgeError
+from ..evaluation import METRICS, Context, make_extractor, preprocessing
+from ..fileio import atomic_path, write_json
 
 # Values that qualify another value (its spread or a chosen parameter) are not given panels of their own.
 AUX_SUFFIXES = ("_std", "_se", "_sigma")
@@ -112,7 +109,8 @@ def plot_panels(panels: Mapping[str, list[Curve]], path: Path, xlabel: str, titl
     hlines = hlines or {}
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, curves) in zip(axes.flat, panels.items()):
         for c in curves:
             ax.errorbar(c.x, c.y, yerr=c.err, marker="o", ms=4, capsize=3, label=c.label)
@@ -129,7 +127,6 @@ def plot_panels(panels: Mapping[str, list[Curve]], path: Path, xlabel: str, titl
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
 
 
 def write_outputs(out: Path, name: str, record: dict, draw: Callable[[Path], None]) -> dict:

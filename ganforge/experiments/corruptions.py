@@ -1,4 +1,4 @@
-"""``corruptions``: how each metric responds to noisy and blurred images (seed 004, section 3.4.6).
+"""``corruptions``: how each metric responds to noisy and blurred images (Basart 2017, section 3.4.6).
 
 Protocol of the thesis (section 3.4.6, on ImageNet): real images split into train/test, 1,000 further real
 images serve as the "samples", and a series of corruptions of rising strength is applied to the samples:
@@ -115,7 +115,7 @@ def corruptions(options: ExperimentOptions) -> dict:
                        measure(corrupt(samples, name, s, options.seed))[0]} for s in c.strengths]
                for name, c in CORRUPTIONS.items()}
     protocol = base_protocol(
-        NAME, dataset, options.seed, embeddings, source="seed 004 section 3.4.6",
+        NAME, dataset, options.seed, embeddings, source="Basart 2017 section 3.4.6",
         splits={"reference": f"{reference}[perm[:m]]", "samples": f"{reference}[perm[m:2m]]",
                 "perm": "torch.randperm(|test|) seeded with seed"},
         n={"reference": m, "samples": m}, strengths={name: list(c.strengths) for name, c in CORRUPTIONS.items()},
@@ -136,6 +136,6 @@ def _plot(record: dict, path) -> None:
                                 None if None in errs else errs))
         panels[f"{key} [{proto['value_features'][key]}]"] = curves
     title = (f"corruptions on {proto['dataset']}: {proto['n']['reference']} test images vs {proto['n']['samples']} "
-             f"other test images, corrupted\n(noise in [0, 1] pixel units, blur sigma in pixels; seed 004 "
+             f"other test images, corrupted\n(noise in [0, 1] pixel units, blur sigma in pixels; Basart 2017 "
              f"section 3.4.6)")
     plot_panels(panels, path, "strength level (values in the legend)", title)

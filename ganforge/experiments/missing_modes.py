@@ -1,4 +1,4 @@
-"""``missing-modes``: a "generator" that learned only n training images (seed 004, section 3.4.5, Fig. 3.7).
+"""``missing-modes``: a "generator" that learned only n training images (Basart 2017, section 3.4.5, Fig. 3.7).
 
 Protocol of the thesis (section 3.4.5): take n distinct random images of the training set, replicate them
 until the set has the training-set size N, score it against the test set with the Inception Score and
@@ -104,7 +104,7 @@ def missing_modes(options: ExperimentOptions) -> dict:
         runs.append(compute_metrics(embeddings, real, fake, ctx)[0])
         distinct.append(distinct_images(pool.images[d.index]))
     itself, sources = compute_metrics(embeddings, real, real, ctx)
-    protocol = base_protocol(NAME, dataset, options.seed, embeddings, source="seed 004 section 3.4.5, Fig. 3.7",
+    protocol = base_protocol(NAME, dataset, options.seed, embeddings, source="Basart 2017 section 3.4.5, Fig. 3.7",
                              splits={"pool": f"{dataset}:train", "reference": reference},
                              n={"reference": len(test.images), "set_size": size, "pool": len(pool),
                                 "grid": n_grid(size)},
@@ -123,5 +123,5 @@ def _plot(record: dict, path) -> None:
     hlines = {f"{k} [{proto['value_features'][k]}]": (record["test_vs_itself"][k], "test set vs itself")
               for k in keys}
     title = (f"missing modes on {proto['dataset']}: {proto['n']['reference']} test images vs n training images\n"
-             f"replicated to {proto['n']['set_size']} (mean +- std of {proto['repeats']} repeats; seed 004 Fig. 3.7)")
+             f"replicated to {proto['n']['set_size']} (mean +- std of {proto['repeats']} repeats; Basart 2017 Fig. 3.7)")
     plot_panels(panels, path, "n distinct training images", title, xscale="log", hlines=hlines)

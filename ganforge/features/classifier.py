@@ -1,6 +1,6 @@
 """``classifier``: a small CNN trained on a dataset's train split, giving ``logits`` and ``prelogits``.
 
-This is the embedding the thesis (seed 004, chapter 3) uses for the Distribution Divergence Measure, and
+This is the embedding the thesis (Basart 2017, chapter 3) uses for the Distribution Divergence Measure, and
 it gives a dataset-specific Inception Score, class histograms (mode coverage) and conditional accuracy.
 No maintained package ships classifiers for these datasets, so ganforge trains one on first use (a few
 CPU minutes for Fashion-MNIST), stores it as safetensors with a JSON record of its test accuracy under

@@ -18,16 +18,28 @@ from .base import LOSSES, FunctionLoss
 def minimax_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Discriminator loss: -mean log D(x) - mean log(1 - D(G(z))).
 
-    The negated value function V(D, G) of Goodfellow et al. 2014, eq. 1, i.e. seed report 001 eq. 2;
+    The negated value function V(D, G) of Goodfellow et al. 2014, eq. 1, i.e. Villani and Eskildsen 2019 eq. 2;
     computed as mean softplus(-real) + mean softplus(fake).
     """
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def soft_label_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss with soft real targets t: binary cross-entropy BCE(D(x), t) + BCE(D(G(z)), 0).
+
+    Equals :func:`minimax_d_loss` when every t is 1; t = 1 - s is one-sided label smoothing (Salimans et al.
+    2016, "Improved Techniques for Training GANs", section 3.4). Computed on logits as
+    t softplus(-real) + (1 - t) softplus(real) + softplus(fake). A target above 1 makes the real term
+    unbounded below (it falls without limit as the real logit grows).
+    """
+    real = F.softplus(-real_logits) * targets + F.softplus(real_logits) * (1.0 - targets)
+    return real.mean() + F.softplus(fake_logits).mean()
+
+
 def minimax_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Minimax generator loss: mean log(1 - D(G(z))), the G side of Goodfellow et al. 2014 eq. 1.
 
-    Seed report 001 eq. 3; computed as -mean softplus(fake). Its gradient vanishes where D confidently
+    Villani and Eskildsen 2019 eq. 3; computed as -mean softplus(fake). Its gradient vanishes where D confidently
     rejects the samples (D(G(z)) -> 0), which is why the paper suggests the non-saturating form.
     """
     return -F.softplus(fake_logits).mean()
@@ -37,7 +49,7 @@ def nonsaturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -mean log D(G(z)).
 
     Goodfellow et al. 2014, section 3 after eq. 1: "train G to maximize log D(G(z))" (same fixed point
-    as eq. 1, much stronger gradients early in training); the alternative to seed report 001 eq. 3.
+    as eq. 1, much stronger gradients early in training); the alternative to Villani and Eskildsen 2019 eq. 3.
     Computed as mean softplus(-fake).
     """
     return F.softplus(-fake_logits).mean()
@@ -45,10 +57,11 @@ def nonsaturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 @LOSSES.register("mm")
 class MinimaxLoss(FunctionLoss):
-    """Minimax GAN (MM-GAN): D minimises eq. 2, G minimises eq. 3 of seed report 001 (Goodfellow eq. 1)."""
+    """Minimax GAN (MM-GAN): D minimises eq. 2, G minimises eq. 3 of Villani and Eskildsen 2019 (Goodfellow eq. 1)."""
 
     d_fn = staticmethod(minimax_d_loss)
     g_fn = staticmethod(minimax_g_loss)
+    targets_fn = staticmethod(soft_label_d_loss)
 
 
 @LOSSES.register("ns")

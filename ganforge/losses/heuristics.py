@@ -1,32 +1,34 @@
 """Training heuristics from the sources, as pure functions the GAN family applies when configured.
 
 - One-sided label smoothing (Salimans et al. 2016, section 3.4): real targets 1 - s, fake targets 0.
-- Soft noisy labels (seed 002, section on DCGAN tricks): real targets ~ U(0.7, 1.2), and in 5% of cases
-  flipped to U(0.0, 0.3); fake targets 0.
-- Instance noise (Sonderby et al. 2017; seed 003 slides): N(0, sigma_t^2) added to every image D sees,
+- Soft noisy labels (the course report on VAE and DCGAN, its DCGAN tricks): real targets ~ U(low, high),
+  and in 5% of cases flipped to U(0.0, 0.3); fake targets 0. The report used U(0.7, 1.2); by default high
+  is 1, because a target t > 1 makes the binary cross-entropy t softplus(-l) + (1 - t) softplus(l) of that
+  image unbounded below (about -(t - 1) l as its logit l grows): a batch's loss_d can then fall below 0
+  and is no longer a cross-entropy. (Averaged over freshly drawn targets the optimum is still
+  sigmoid(l) = E[t], since the targets do not depend on the image.)
+- Instance noise (Sonderby et al. 2017; Dronen 2019 slides): N(0, sigma_t^2) added to every image D sees,
   sigma_t decaying linearly from sigma_0 to 0 over ``decay_steps``.
-With targets, the discriminator loss is binary cross-entropy on logits, which equals the minimax loss
-(Goodfellow et al. 2014, eq. 1) when every real target is 1.
+With targets, each loss gives them its own meaning (``AdversarialLoss.d_loss_targets``): binary
+cross-entropy on logits for the minimax/non-saturating losses (the minimax loss of Goodfellow et al. 2014,
+eq. 1, when every real target is 1), a soft b in LSGAN's least squares; losses without such a meaning
+(hinge, Wasserstein) refuse the options.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
-def real_targets(n: int, smoothing: float, noisy: bool, device, flip: float = 0.05) -> torch.Tensor:
-    """Targets for real images: 1 - smoothing, or soft noisy labels U(0.7, 1.2) with ``flip`` in U(0, 0.3)."""
+def real_targets(n: int, smoothing: float, noisy: bool, device, noisy_range: tuple[float, float] = (0.7, 1.0),
+                 flip: float = 0.05) -> torch.Tensor:
+    """Targets for real images: 1 - smoothing, or soft noisy labels U(noisy_range) with a share ``flip``
+    drawn from U(0, 0.3) instead."""
     if not noisy:
         return torch.full((n,), 1.0 - smoothing, device=device)
-    soft = 0.7 + 0.5 * torch.rand(n, device=device)
+    low, high = noisy_range
+    soft = low + (high - low) * torch.rand(n, device=device)
     flipped = 0.3 * torch.rand(n, device=device)
     return torch.where(torch.rand(n, device=device) < flip, flipped, soft)
-
-
-def soft_label_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """BCE(D(x), targets) + BCE(D(G(z)), 0) on logits (targets may exceed 1, as in seed 002)."""
-    real = F.softplus(-real_logits) * targets + F.softplus(real_logits) * (1.0 - targets)
-    return real.mean() + F.softplus(fake_logits).mean()
 
 
 def instance_noise_std(sigma0: float, decay_steps: int, step: int) -> float:

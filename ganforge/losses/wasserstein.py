@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import LOSSES, FunctionLoss
-from .gan import minimax_d_loss, nonsaturating_g_loss
+from .gan import minimax_d_loss, nonsaturating_g_loss, soft_label_d_loss
 
 
 def wgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
@@ -75,6 +75,7 @@ class DraganLoss(FunctionLoss):
 
     d_fn = staticmethod(minimax_d_loss)
     g_fn = staticmethod(nonsaturating_g_loss)
+    targets_fn = staticmethod(soft_label_d_loss)  # its D loss is the minimax one, on logits
 
     @dataclass
     class Args:

@@ -10,7 +10,7 @@ numerator dropped, giving eq. 3.4:
 
 with D(t, g) = ||t - g||^2 / 2, the KL divergence between N(t, I) and N(g, I) (the thesis takes D to be
 "the pairwise distances between each Gaussian mixture center"; the halved squared distance is the
-KL-consistent choice that DESIGN.md prescribes). Lower is better. Because the numerator was dropped the
+KL-consistent choice, which ganforge takes). Lower is better. Because the numerator was dropped the
 value is a KL bound only up to a constant; with D >= 0 this form is always >= 0, whereas the thesis notes
 that its reported numbers are negative, so compare values only with each other, not with the thesis's
 tables. The thesis computes it on 10-d classifier logits.

@@ -11,16 +11,24 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterable, Optional
+from types import MappingProxyType
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from ..config import ModelConfig, OptimConfig
+from ..config import CHOICES, ModelConfig, OptimConfig
 from ..errors import GanforgeError
 from ..nets import NetShape, make_args
 from ..registry import Registry
+
+
+#: ModelConfig fields of the GAN family's real/fake discriminator: its adversarial loss and D switches
+LOGIT_D_FIELDS = ("loss", "loss_options", "spectral_norm", "freeze_d_layers")
+#: ModelConfig fields of the GAN family's training heuristics on what D sees (targets, instance noise)
+D_HEURISTIC_FIELDS = ("label_smoothing", "noisy_labels", "noisy_labels_range", "instance_noise",
+                      "instance_noise_steps")
 
 
 @dataclass
@@ -35,12 +43,18 @@ class Family(nn.Module, abc.ABC):
     """Base class of model families. Subclasses set ``self.G`` (the sampler) in ``__init__``.
 
     A family's own settings (``model.options`` in config) are the fields of its nested ``Args`` dataclass;
-    a key the family does not have is an error. ``self.step`` is set by the training loop before each step.
+    a key the family does not have is an error, and so is a ModelConfig field the family does not use
+    (``unused_fields``) set to anything but its neutral value. ``self.step`` is set by the training loop
+    before each step.
     """
 
     out_range: str = "pm1"
     conditional: bool = False
     likelihood: str = ""  # "bernoulli" when the generator's outputs are pixel probabilities (VAE)
+    #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
+    unused_fields: tuple[str, ...] = ()
+    #: neutral values that differ from ModelConfig's defaults (the VAE's ``discriminator`` is ``{}``)
+    neutral_values: Mapping[str, Any] = MappingProxyType({})
 
     @dataclass
     class Args:
@@ -48,6 +62,7 @@ class Family(nn.Module, abc.ABC):
 
     def __init__(self, cfg: ModelConfig, shape: NetShape) -> None:
         super().__init__()
+        refuse_unused_fields(type(self), cfg)
         self.cfg = cfg
         self.shape = shape
         self.args = make_args(type(self), cfg.options)
@@ -56,6 +71,7 @@ class Family(nn.Module, abc.ABC):
             raise GanforgeError(f"model family {cfg.family!r} is conditional and needs labelled data "
                                 f"(the dataset has {shape.num_classes} classes)")
         self.g_ema: Optional[AveragedModel] = None
+        self.ema_bn = "standing"
         self.autocast: Callable[[], ContextManager] = contextlib.nullcontext
         self.distributed = False
         self._runners: dict[str, nn.Module] = {}
@@ -82,7 +98,7 @@ class Family(nn.Module, abc.ABC):
     def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Statistics on held-out data (the test split) logged every ``eval_every`` steps; default: none.
 
-        The VAE logs its test-set ELBO here (seed 002, Fig. 1)."""
+        The VAE logs its test-set ELBO here (Skliar's report, Fig. 1)."""
         return {}
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
@@ -93,10 +109,73 @@ class Family(nn.Module, abc.ABC):
     def net(self, name: str) -> nn.Module:
         return self._runners[name] if name in self._runners else self.trainable()[name]
 
+    @contextlib.contextmanager
+    def d_held(self) -> Iterator[None]:
+        """For a generator update through D: D's weights receive no update and no all-reduce.
+
+        In one process D's trainable parameters are frozen (their weight gradients are not even computed;
+        layers frozen by config stay frozen afterwards). Under DDP they keep requires_grad (DDP registered
+        its hooks for them when wrapping) and the backward runs inside D's ``no_sync``: their gradients stay
+        local and the next D update's ``zero_grad`` discards them. Gradients flow through D into G either way.
+        """
+        trainable = [p for p in self.D.parameters() if p.requires_grad]
+        if not self.distributed:
+            for p in trainable:
+                p.requires_grad_(False)
+        no_sync = getattr(self.net("d"), "no_sync", None)
+        try:
+            with no_sync() if no_sync is not None else contextlib.nullcontext():
+                yield
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
+
     # ---- EMA of the generator (Yazici et al. 2019); torch's AveragedModel, buffers averaged too
-    def enable_ema(self, decay: float) -> None:
-        self.g_ema = AveragedModel(self.G, multi_avg_fn=ema_with_warmup(decay), use_buffers=True)
+    def enable_ema(self, decay: float, ema_bn: str = "standing") -> None:
+        """Keep an EMA of G's weights. ``ema_bn`` says which batch-norm statistics the EMA generator uses:
+        ``"standing"`` (recomputed for its own weights by :meth:`refresh_ema_bn`) or ``"averaged"`` (the EMA
+        of the live network's running statistics, which belong to other weights)."""
+        if ema_bn not in CHOICES["ema_bn"]:
+            raise GanforgeError(f"ema_bn={ema_bn!r} is not one of: {', '.join(CHOICES['ema_bn'])}")
+        # standing: only the weights are averaged; the statistics are recomputed for them, never fed back
+        self.g_ema = AveragedModel(self.G, multi_avg_fn=ema_with_warmup(decay), use_buffers=ema_bn == "averaged")
         self.g_ema.requires_grad_(False)
+        self.ema_bn = ema_bn
+
+    @torch.no_grad()
+    def refresh_ema_bn(self, step: int, batch_size: int, batches: int = 16, seed: int = 0) -> None:
+        """Standing statistics: recompute the EMA generator's batch-norm running mean and variance for its own
+        weights ("Large Scale GAN Training for High Fidelity Natural Image Synthesis", Brock et al. 2019).
+
+        Runs ``batches`` batches of ``batch_size`` fresh latents through the EMA generator in train mode with
+        cumulative averaging (BN momentum None), so each running mean (variance) is the mean of the batch means
+        (unbiased batch variances). The latents come from a generator of their own seeded from ``seed`` and
+        ``step``, and the global RNG state is restored, so training's random stream never moves; conditional
+        families use the balanced labels i mod K. Nothing happens without an EMA, with ``ema_bn="averaged"``
+        or when G has no batch norm.
+        """
+        norms = batch_norms(self.g_ema.module) if self.g_ema is not None else []
+        if not norms or self.ema_bn != "standing":
+            return
+        g = self.g_ema.module
+        device = next(g.parameters()).device
+        draw = torch.Generator().manual_seed(standing_seed(seed, step))
+        momenta, was_training = [m.momentum for m in norms], g.training
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        g.train()
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                for _ in range(batches):
+                    z = self.sample_latent(batch_size, draw, device="cpu").to(device)
+                    labels = torch.arange(batch_size, device=device) % self.shape.num_classes \
+                        if self.conditional else None
+                    self.run_generator(g, z, labels)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            g.train(was_training)
 
     def update_ema(self) -> None:
         if self.g_ema is not None:
@@ -138,7 +217,7 @@ class Family(nn.Module, abc.ABC):
         uses running statistics).
 
         With ``draw`` (a random generator) a family with a Bernoulli likelihood (the VAE) returns binary
-        draws from the pixel distribution instead of its means (seed 002, Figs. 2-5)."""
+        draws from the pixel distribution instead of its means (Skliar's report, Figs. 2-5)."""
         if self.conditional and labels is None:
             raise GanforgeError(f"model family {self.cfg.family!r} is conditional: sampling needs labels")
         if draw is not None and self.likelihood != "bernoulli":
@@ -151,6 +230,31 @@ class Family(nn.Module, abc.ABC):
         finally:
             g.train(was_training)
         return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
+
+
+def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The batch-norm layers of ``module`` that keep running statistics."""
+    return [m for m in module.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def standing_seed(seed: int, step: int) -> int:
+    """The seed of the latents for the standing statistics at ``step`` of a run with ``seed``: its own stream,
+    the same on every process and after a resume."""
+    return (seed * 1_000_003 + step + 0x5EED) % (2 ** 63)
+
+
+def refuse_unused_fields(family: type[Family], cfg: ModelConfig) -> None:
+    """A one-line error for the first field of ``family.unused_fields`` that ``cfg`` sets to a value other than
+    its neutral one (``family.neutral_values``, else the ModelConfig default): a setting the family would
+    silently ignore is a mistake in the config, not a no-op."""
+    defaults = ModelConfig()
+    for name in family.unused_fields:
+        neutral = family.neutral_values.get(name, getattr(defaults, name))
+        value = getattr(cfg, name)
+        if value != neutral:
+            raise GanforgeError(f"model.{name}={value!r} is not used by family {cfg.family!r} "
+                                f"(expected {neutral!r}); remove it")
 
 
 def ema_with_warmup(decay: float):

@@ -27,7 +27,6 @@ Logged per step: ``loss_d`` (L_D), ``loss_g`` (L_G), ``recon_real`` (L(x)), ``re
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 from dataclasses import dataclass
 
@@ -38,12 +37,7 @@ from ..config import ModelConfig
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.began import AUTOENCODERS
-from .base import Batch, FAMILIES, Family
-
-# ModelConfig fields that belong to the logit-discriminator GAN family; setting one for BEGAN is an error.
-_GAN_ONLY = ("loss", "loss_options", "label_smoothing", "noisy_labels", "instance_noise",
-             "instance_noise_steps", "spectral_norm", "freeze_d_layers", "encoder")
-
+from .base import D_HEURISTIC_FIELDS, LOGIT_D_FIELDS, Batch, FAMILIES, Family
 
 def autoencoder_loss(v: torch.Tensor, reconstruction: torch.Tensor, eta: float = 1.0) -> torch.Tensor:
     """L(v) = mean |v - D(v)|^eta over batch and pixels, in float32 (Berthelot et al. 2017, section 3.1)."""
@@ -88,17 +82,12 @@ def _number(name: str, value: object, low: float, high: float, low_open: bool = 
     return float(value)
 
 
-def _reject_gan_only_settings(cfg: ModelConfig) -> None:
-    defaults = ModelConfig()
-    for name in _GAN_ONLY:
-        if getattr(cfg, name) != getattr(defaults, name):
-            raise GanforgeError(f"model.{name} does not apply to family 'began' (its loss is the BEGAN "
-                                f"objective); remove it")
-
-
 @FAMILIES.register("began")
 class BEGAN(Family):
     """G: z -> x, D: x -> reconstruction of x; trained with the BEGAN objective and k_t control."""
+
+    # the loss is the BEGAN objective on an autoencoder: the logit discriminator's settings do not apply
+    unused_fields = LOGIT_D_FIELDS + D_HEURISTIC_FIELDS + ("encoder",)
 
     @dataclass
     class Args:
@@ -120,7 +109,6 @@ class BEGAN(Family):
 
     def __init__(self, cfg: ModelConfig, shape) -> None:
         super().__init__(cfg, shape)
-        _reject_gan_only_settings(cfg)
         self.G = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         self.D = build_from_spec(AUTOENCODERS, cfg.discriminator, shape, "discriminator")
         if self.D.out_range != self.G.out_range:
@@ -159,18 +147,11 @@ class BEGAN(Family):
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
-        if not self.distributed:  # D's weight gradients are not needed for the G update
-            self.D.requires_grad_(False)
-        # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
-        no_sync = getattr(self.net("d"), "no_sync", None)
-        try:
-            with no_sync() if no_sync is not None else contextlib.nullcontext():
-                with self.autocast():
-                    fake = self.net("g")(self.sample_latent(n))
-                loss = self._recon_error(fake)
-                opts["g"].zero_grad(set_to_none=True)
-                loss.backward()
-            opts["g"].step()
-        finally:
-            self.D.requires_grad_(True)
+        with self.d_held():
+            with self.autocast():
+                fake = self.net("g")(self.sample_latent(n))
+            loss = self._recon_error(fake)
+            opts["g"].zero_grad(set_to_none=True)
+            loss.backward()
+        opts["g"].step()
         return {"loss_g": loss.detach()}

@@ -1,10 +1,10 @@
 """Class-conditional GAN families: cGAN (and the projection discriminator) and ACGAN.
 
-- ``cgan``: Mirza and Osindero 2014, as used by seed 000's conditional DCGAN: G(z, y) and D(x, y); real
+- ``cgan``: Mirza and Osindero 2014, as used by Nair and Shah's conditional DCGAN: G(z, y) and D(x, y); real
   images are judged with their own labels, fakes with the labels they were generated for, drawn uniformly
-  over the classes. Any discriminator of kind "conditional" fits: seed 000's concatenating ``cdcgan-d`` or
+  over the classes. Any discriminator of kind "conditional" fits: Nair and Shah's concatenating ``cdcgan-d`` or
   the projection discriminator ``projection-d`` (Miyato and Koyama 2018).
-- ``acgan``: Odena et al. 2017 (seed 004 section 2.1). D(x) gives a real/fake logit and class logits; with
+- ``acgan``: Odena et al. 2017 (Basart 2017 section 2.1). D(x) gives a real/fake logit and class logits; with
   L_S the adversarial loss and L_C the class cross-entropy on real and generated images, D minimises
   L_S + w L_C and G minimises its adversarial loss + w L_C on its own images (eq. 2-3 of the paper; w is
   ``model.options.class_weight``, 1 in the paper).

@@ -1,13 +1,14 @@
 """Unconditional GAN family: a generator, a discriminator and a registered adversarial loss.
 
 Goodfellow et al. 2014, Algorithm 1: the loop calls ``d_step`` k times (fresh real batch and fresh z each
-time) and then ``g_step`` once. Losses work on logits (see ``ganforge.losses``). The conditional families
+time) and then ``g_step`` once. D's one output per image is what the loss reads (a logit for NS/MM/DRAGAN,
+a score or critic value otherwise; see ``ganforge.losses``); label smoothing and noisy labels use the loss's
+own soft-target D loss and are refused for losses without one. The conditional families
 (``ganforge.models.conditional``) reuse both steps through four small hooks: which labels fakes get, how
 D is called, an auxiliary loss on D's extra outputs, and which network kinds fit.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Optional
 
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 
 from ..errors import GanforgeError
 from ..losses import LOSSES
-from ..losses.heuristics import instance_noise_std, real_targets, soft_label_d_loss
+from ..losses.heuristics import instance_noise_std, real_targets
 from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
 from ..nets.tweaks import apply_spectral_norm, freeze_first_layers
 from .base import Batch, FAMILIES, Family
@@ -27,6 +28,7 @@ class GAN(Family):
 
     #: the discriminator kind this family calls (see ``ganforge.nets.base.Discriminator``)
     d_kind = "plain"
+    unused_fields = ("encoder",)
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
@@ -36,8 +38,11 @@ class GAN(Family):
         self.loss = prepare_discriminator(self.D, cfg)
         self.out_range = self.G.out_range
         self.use_targets = cfg.label_smoothing > 0 or cfg.noisy_labels
-        if self.use_targets and not self.loss.outputs_are_logits:
-            raise GanforgeError(f"label smoothing and noisy labels need a logit loss, not {cfg.loss!r}")
+        if self.use_targets and not self.loss.takes_targets():
+            option = "label_smoothing" if cfg.label_smoothing > 0 else "noisy_labels"
+            with_targets = ", ".join(name for name, cls in LOSSES.items() if cls.takes_targets())
+            raise GanforgeError(f"model.{option} needs soft real targets, which loss {cfg.loss!r} does not "
+                                f"have (losses with them: {with_targets})")
 
     def _check_nets(self, cfg) -> None:
         if self.G.takes_labels != self.conditional:
@@ -79,8 +84,8 @@ class GAN(Family):
     def _adversarial_d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         if self.use_targets:
             targets = real_targets(real_out.shape[0], self.cfg.label_smoothing, self.cfg.noisy_labels,
-                                   real_out.device)
-            return soft_label_d_loss(real_out, fake_out, targets)
+                                   real_out.device, self.cfg.noisy_labels_range)
+            return self.loss.d_loss_targets(real_out, fake_out, targets)
         return self.loss.d_loss(real_out, fake_out)
 
     def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
@@ -104,30 +109,19 @@ class GAN(Family):
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         n = batch.images.shape[0]
         labels = self.fake_labels(n, batch.images.device)
-        trainable = [p for p in self.D.parameters() if p.requires_grad]  # frozen layers stay frozen
-        if not self.distributed:  # D's weight gradients are not needed for the G update
-            for p in trainable:
-                p.requires_grad_(False)
-        # Under DDP, D's gradients from the G loss are discarded: do not all-reduce them.
-        no_sync = getattr(self.net("d"), "no_sync", None)
-        skip_d_sync = no_sync() if no_sync is not None else contextlib.nullcontext()
         stats = {}
-        try:
-            with skip_d_sync:
-                with self.autocast():
-                    fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
-                    fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
-                loss = self.loss.g_loss(fake_out.float())
-                aux = self.aux_loss(fake_extra, labels)
-                if aux is not None:
-                    loss = loss + aux
-                    stats["loss_aux_g"] = aux.detach()
-                opts["g"].zero_grad(set_to_none=True)
-                loss.backward()
-            opts["g"].step()
-        finally:
-            for p in trainable:
-                p.requires_grad_(True)
+        with self.d_held():
+            with self.autocast():
+                fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
+                fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
+            loss = self.loss.g_loss(fake_out.float())
+            aux = self.aux_loss(fake_extra, labels)
+            if aux is not None:
+                loss = loss + aux
+                stats["loss_aux_g"] = aux.detach()
+            opts["g"].zero_grad(set_to_none=True)
+            loss.backward()
+        opts["g"].step()
         return {"loss_g": loss.detach(), **stats}
 
 
@@ -166,7 +160,7 @@ def with_penalty(family, critic: nn.Module, real: torch.Tensor, fake: torch.Tens
 def update_discriminator(family, objective: torch.Tensor, logged: torch.Tensor, real_out: torch.Tensor,
                          fake_out: torch.Tensor, opts, stats: dict) -> dict[str, torch.Tensor]:
     """One D optimiser step on ``objective`` (then WGAN's clipping hook); logs ``logged`` as loss_d and the
-    mean D outputs (probabilities for logit losses, raw critic values otherwise)."""
+    mean D outputs (probabilities for logit losses, raw values otherwise: critics, LSGAN, hinge)."""
     opts["d"].zero_grad(set_to_none=True)
     objective.backward()
     opts["d"].step()

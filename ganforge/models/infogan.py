@@ -1,7 +1,7 @@
 """InfoGAN family: latent codes whose mutual information with the image is maximised.
 
 Chen et al. 2016, "InfoGAN: Interpretable Representation Learning by Information Maximizing Generative
-Adversarial Nets" (seed 003, InfoGAN slide: min_G max_D V_I(D, G) = V(D, G) - lambda I(c; G(z, c))). The
+Adversarial Nets" (Dronen 2019, InfoGAN slide: min_G max_D V_I(D, G) = V(D, G) - lambda I(c; G(z, c))). The
 mutual information is replaced by its variational lower bound (eq. 4-5 of the paper):
 
     min_{G,Q} max_D  V(D, G) - lambda L_I(G, Q),    L_I(G, Q) = E_{c ~ P(c), x ~ G(z, c)}[log Q(c|x)] + H(c)
@@ -17,9 +17,10 @@ openai/InfoGAN's ``launchers/run_mnist_exp.py``), so their term is 0.5 (c - mu)^
 ``learn_std`` Q also outputs log sigma per code. H(c) is a constant and left out of the loss.
 
 Training (openai/InfoGAN ``infogan_trainer.py``): the information term lambda_cat * CE + lambda_cont * NLL on
-the fakes is added to both the D loss and the G loss. The D update trains D's body, its logit and the Q
-head; the G update trains G and also steps the Q head (D's body and logit stay frozen there), so Q learns
-from both updates. Defaults are the paper's MNIST setting: 62-d noise, one 10-way categorical code, two
+the fakes is added to both the D loss and the G loss. As there, the discriminator optimiser updates D's
+variables, the Q head included (D's body, its logit and Q), and the generator optimiser only G's: the
+information term of the G update reaches G through D and Q but moves neither, so Q takes one step per
+iteration. Defaults are the paper's MNIST setting: 62-d noise, one 10-way categorical code, two
 continuous codes, lambda 1 for both (the official code's ``info_reg_coeff=1.0``; the paper suggests a
 smaller lambda for continuous codes when their term involves a learned variance).
 
@@ -36,12 +37,11 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.infogan import build_info_discriminator
-from .base import Batch, FAMILIES, Family
+from .base import D_HEURISTIC_FIELDS, Batch, FAMILIES, Family
 from .gan import LogitOnly, prepare_discriminator, update_discriminator, with_penalty
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -147,15 +147,14 @@ def _check_options(args: "InfoGAN.Args") -> None:
         raise GanforgeError(f"model.options.learn_std must be true or false, got {args.learn_std!r}")
 
 
-# settings of the plain GAN family that this family does not implement, with their neutral values
-UNSUPPORTED = {"label_smoothing": 0.0, "noisy_labels": False, "instance_noise": 0.0}
-
-
 # ---------------------------------------------------------------- the family
 
 @FAMILIES.register("infogan")
 class InfoGAN(Family):
     """G: [noise | codes] -> x; D: x -> (logit, Q's code parameters) from one shared body."""
+
+    # the plain GAN family's target and instance-noise heuristics are not implemented here
+    unused_fields = D_HEURISTIC_FIELDS + ("encoder",)
 
     @dataclass
     class Args:
@@ -170,10 +169,6 @@ class InfoGAN(Family):
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
-        for key, neutral in UNSUPPORTED.items():
-            if getattr(cfg, key) != neutral:
-                raise GanforgeError(f"model.{key}={getattr(cfg, key)!r} is not supported by family 'infogan' "
-                                    f"(expected {neutral!r})")
         self.layout = CodeLayout(cfg.z_dim, tuple(self.args.categorical), self.args.continuous)
         self.G = build_from_spec(GENERATORS, cfg.generator, dataclasses.replace(shape, z_dim=self.layout.total),
                                  "generator")
@@ -227,26 +222,15 @@ class InfoGAN(Family):
         return update_discriminator(self, adversarial + info, adversarial, real_out, fake_out, opts, stats)
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
-        """G (and Q's head) minimise the G loss + the information term; D's body and logit stay fixed."""
-        q_params = {id(p) for p in self.D.q_head.parameters()}
-        fixed = [p for p in self.D.parameters() if p.requires_grad and id(p) not in q_params]
-        if not self.distributed:  # under DDP every parameter must take part; their gradients are dropped below
-            for p in fixed:
-                p.requires_grad_(False)
-        try:
-            z = self.sample_latent(batch.images.shape[0])
+        """G minimises the G loss + the information term; D, Q's head included, is held (the term's gradient
+        reaches G through D's body and Q), so Q learns once per iteration, in :meth:`d_step`."""
+        z = self.sample_latent(batch.images.shape[0])
+        with self.d_held():
             with self.autocast():
                 fake_out, q = self.net("d")(self.net("g")(z))
             adversarial = self.loss.g_loss(fake_out.float())
             info, stats = self.information(q, z)
             opts["g"].zero_grad(set_to_none=True)
-            opts["d"].zero_grad(set_to_none=True)
             (adversarial + info).backward()
-            for p in fixed:
-                p.grad = None  # only the Q head of D learns in this update
-            opts["g"].step()
-            opts["d"].step()
-        finally:
-            for p in fixed:
-                p.requires_grad_(True)
+        opts["g"].step()
         return {"loss_g": adversarial.detach(), **stats}

@@ -1,6 +1,6 @@
 """The variational autoencoder family ``vae`` (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
 
-As in seed 002 (section 1.6, Q1.10-1.12): an encoder gives the mean and log-variance of the diagonal
+As in Skliar's report (section 1.6, Q1.10-1.12): an encoder gives the mean and log-variance of the diagonal
 Gaussian q(z|x); z is drawn by the reparameterisation trick z = mean + exp(logvar / 2) * eps, eps ~ N(0, I)
 (Kingma & Welling eq. 10 with L = 1); a decoder gives Bernoulli pixel probabilities; the loss is the
 negative ELBO (Kingma & Welling eq. 10, the KL in closed form from their appendix B)
@@ -13,12 +13,13 @@ targets, as in the seed's and Kingma & Welling's use of MNIST intensities).
 
 With the generic loop: ``trainable()`` is the whole autoencoder under the name "g" (one optimiser,
 ``g_opt``), ``d_step`` does nothing, ``g_step`` does one ELBO update on the batch. ``self.G`` is the decoder,
-so sampling (and the EMA when enabled) use it; ``generate(..., draw=...)`` gives Bernoulli draws (seed 002,
-Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (seed 002, Fig. 1).
+so sampling (and the EMA when enabled) use it; ``generate(..., draw=...)`` gives Bernoulli draws (Skliar's report,
+Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (Skliar's report, Fig. 1).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Iterable
 
 import torch
@@ -28,7 +29,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.vae import ENCODERS, Decoder, Encoder
-from .base import Batch, FAMILIES, Family
+from .base import D_HEURISTIC_FIELDS, LOGIT_D_FIELDS, Batch, FAMILIES, Family
 
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -44,7 +45,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(logvar)) || N(0, I)) = 1/2 sum_d (mean^2 + exp(logvar) - logvar - 1), per example (N,)
-    (Kingma & Welling 2014, appendix B; seed 002, Q1.10)."""
+    (Kingma & Welling 2014, appendix B; Skliar's report, Q1.10)."""
     return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0).sum(1)
 
 
@@ -86,10 +87,13 @@ class VAE(Family):
 
     likelihood = "bernoulli"
     out_range = "01"
+    # a VAE has no discriminator, so none of the adversarial settings apply
+    unused_fields = ("discriminator",) + LOGIT_D_FIELDS + D_HEURISTIC_FIELDS
+    neutral_values = MappingProxyType({"discriminator": {}})
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
-        _check_config(cfg)
+        _check_prior(cfg)
         decoder = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         if not isinstance(decoder, Decoder):
             decoders = [n for n, c in GENERATORS.items() if issubclass(c, Decoder)]
@@ -140,11 +144,8 @@ class VAE(Family):
         return {"test_elbo": log_lik - kl, "test_recon": -log_lik, "test_kl": kl}
 
 
-def _check_config(cfg) -> None:
-    """The KL term assumes the N(0, I) prior, and a VAE has no discriminator."""
+def _check_prior(cfg) -> None:
+    """The KL term assumes the N(0, I) prior."""
     if cfg.z_dist != "normal" or cfg.z_scale != 1.0:
         raise GanforgeError(f"family 'vae' has the prior N(0, I): expected model.z_dist 'normal' and "
                             f"z_scale 1 (got {cfg.z_dist!r}, {cfg.z_scale})")
-    if cfg.discriminator:
-        raise GanforgeError(f"family 'vae' has no discriminator: expected model.discriminator {{}} "
-                            f"(got {cfg.discriminator})")

@@ -9,7 +9,7 @@ discriminators have a registry of their own, :data:`AUTOENCODERS`, that only the
 error: the family owns the loss (and its exponent eta), the network owns only the mapping.
 
 ``lucic-began-d`` is the BEGAN discriminator of google/compare_gan (``src/gans/BEGAN.py``), the code behind
-Lucic et al. 2018 "Are GANs Created Equal?" (BEGAN row of the Fashion-MNIST FID table in seed 003, FID
+Lucic et al. 2018 "Are GANs Created Equal?" (BEGAN row of the Fashion-MNIST FID table in Dronen 2019, FID
 22.9). It reuses the two convolutions of the small Lucic discriminator as encoder and mirrors the small
 Lucic generator as decoder:
 

@@ -1,6 +1,6 @@
 """Class-conditional networks built on the DCGAN convolutional stacks (``ganforge.nets.dcgan``).
 
-- ``cdcgan-g`` / ``cdcgan-d``: the conditional DCGAN of seed 000 ("Conditional DCGAN Architecture", after
+- ``cdcgan-g`` / ``cdcgan-d``: the conditional DCGAN of Nair and Shah 2017 ("Conditional DCGAN Architecture", after
   Mirza and Osindero 2014). G gets z concatenated with a code of the label (one-hot or a learned
   embedding); D runs its conv stack to a feature vector of size ``features`` (100, 200 or 400 in the
   report), optionally batch-normalises it, concatenates a code of the label (the one-hot vector, a learned
@@ -8,7 +8,7 @@
   layer. Every variant the report describes is a config value.
 - ``projection-d``: the projection discriminator of Miyato and Koyama 2018 (eq. 3):
   D(x, y) = psi(phi(x)) + embed(y) . phi(x).
-- ``acgan-d``: the auxiliary-classifier discriminator of Odena et al. 2017 (seed 004 section 2.1): one
+- ``acgan-d``: the auxiliary-classifier discriminator of Odena et al. 2017 (Basart 2017 section 2.1): one
   body, a real/fake logit and K class logits.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ class OneHot(LabelCode):
 
 @LABEL_CODES.register("sigmoid")
 class SigmoidEmbedding(LabelCode):
-    """A learned K-d code sigmoid(W onehot + b) (seed 000: "a sigmoid layer ... small 10-dimensional
+    """A learned K-d code sigmoid(W onehot + b) (Nair and Shah 2017: "a sigmoid layer ... small 10-dimensional
     embeddings over the class conditionals")."""
 
     def __init__(self, num_classes: int, dim: int) -> None:
@@ -66,7 +66,7 @@ class SigmoidEmbedding(LabelCode):
 
 @LABEL_CODES.register("embed")
 class LearnedEmbedding(LabelCode):
-    """A learned ``dim``-d embedding per class (seed 000: "a much larger (200-dimensional) embedding")."""
+    """A learned ``dim``-d embedding per class (Nair and Shah 2017: "a much larger (200-dimensional) embedding")."""
 
     def __init__(self, num_classes: int, dim: int) -> None:
         super().__init__(num_classes, dim)
@@ -84,7 +84,7 @@ def make_code(name: str, shape: NetShape, dim: int) -> LabelCode:
 
 @GENERATORS.register("cdcgan-g")
 class ConditionalDCGANGenerator(Generator):
-    """DCGAN generator fed [z, code(y)] (seed 000): (N, z_dim + code) -> (N, C, H, W), tanh output."""
+    """DCGAN generator fed [z, code(y)] (Nair and Shah 2017): (N, z_dim + code) -> (N, C, H, W), tanh output."""
 
     out_range = "pm1"
     takes_labels = True
@@ -92,7 +92,7 @@ class ConditionalDCGANGenerator(Generator):
     @dataclass
     class Args:
         width: int = 64
-        label_code: str = "onehot"  # onehot | embed (seed 000's 200-d generator embedding) | sigmoid
+        label_code: str = "onehot"  # onehot | embed (Nair and Shah's 200-d generator embedding) | sigmoid
         code_dim: int = 200
 
     def __init__(self, shape: NetShape, args: "ConditionalDCGANGenerator.Args") -> None:
@@ -116,7 +116,7 @@ def dcgan_body(shape: NetShape, width: int) -> tuple[nn.Sequential, int]:
 
 
 def feature_layer(in_features: int, features: int, batchnorm: bool) -> nn.Sequential:
-    """Linear -> [BatchNorm1d] -> LeakyReLU(0.2): the conv feature vector of seed 000."""
+    """Linear -> [BatchNorm1d] -> LeakyReLU(0.2): the conv feature vector of Nair and Shah 2017."""
     layers: list[nn.Module] = [nn.Linear(in_features, features)]  # (N, features)
     if batchnorm:
         layers.append(nn.BatchNorm1d(features))
@@ -126,13 +126,13 @@ def feature_layer(in_features: int, features: int, batchnorm: bool) -> nn.Sequen
 
 @DISCRIMINATORS.register("cdcgan-d")
 class ConditionalDCGANDiscriminator(Discriminator):
-    """Seed 000's conditional D: conv stack -> feature vector (N, features) [-> BN] -> concat code(y)
+    """Nair and Shah's conditional D: conv stack -> feature vector (N, features) [-> BN] -> concat code(y)
     [-> ``hidden`` units, LeakyReLU] -> Linear -> logit (N,).
 
     With ``hidden = 0`` (the report's main model) the logit is w . h(x) + v . code(y) + b, a sum of an image
     term and a label term: D cannot tell whether an image matches its label, so nothing pushes G to use
     the label -- which explains the report's finding that "the class conditional makes very little
-    difference" (seed 000, Figs. 3, 4 and 6). ``hidden > 0`` is the report's "additional linear and
+    difference" (Nair and Shah 2017, Figs. 3, 4 and 6). ``hidden > 0`` is the report's "additional linear and
     non-linear layers after the concatenation", which lets image and label interact.
     """
 
@@ -141,11 +141,11 @@ class ConditionalDCGANDiscriminator(Discriminator):
     @dataclass
     class Args:
         width: int = 64
-        features: int = 400          # 100, 200 or 400 in seed 000
-        feature_bn: bool = False     # seed 000: batch-normalising the feature vector first
-        label_code: str = "onehot"   # onehot | sigmoid (10-d) | embed (code_dim, 200 in seed 000)
+        features: int = 400          # 100, 200 or 400 in Nair and Shah 2017
+        feature_bn: bool = False     # Nair and Shah 2017: batch-normalising the feature vector first
+        label_code: str = "onehot"   # onehot | sigmoid (10-d) | embed (code_dim, 200 in Nair and Shah 2017)
         code_dim: int = 200
-        hidden: int = 0              # units of a layer after the concatenation (0: none, as in seed 000)
+        hidden: int = 0              # units of a layer after the concatenation (0: none, as in Nair and Shah 2017)
 
     def __init__(self, shape: NetShape, args: "ConditionalDCGANDiscriminator.Args") -> None:
         super().__init__(shape, args)

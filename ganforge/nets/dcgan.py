@@ -12,7 +12,7 @@ last kernel ``base``:
 At 64 px with w = 64 both networks are exactly pytorch/examples' (bias-free convolutions), except that
 the discriminator returns the logit rather than its sigmoid. Initialisation is pytorch/examples'
 ``weights_init``: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0. This module is also
-the DCGAN baseline of the seed reports 000 and 002.
+the DCGAN baseline of the course reports of Nair and Shah 2017 and Skliar.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Architectures and initialisation follow the authors' pylearn2 configurations in goodfeli/adversarial
 (``mnist.yaml`` for the MLP pair, ``cifar10_convolutional.yaml`` for the convolutional maxout
-discriminator), as replicated in the seed report 001 (section 2.2 and "Implementation"):
+discriminator), as replicated in Villani and Eskildsen 2019 (section 2.2 and "Implementation"):
 
 - pylearn2 ``irange: r`` means weights U(-r, r) and biases 0 (G: .05, D: .005).
 - D dropout (``AdversaryCost2``): inputs to the first layer are kept with probability 0.8, inputs to
@@ -123,7 +123,7 @@ def _pooled_size(size: int, kernel: int, pad: int, pool: int, stride: int) -> in
 class GoodfellowConvDiscriminator(Discriminator):
     """Convolutional maxout discriminator (goodfeli/adversarial ``cifar10_convolutional.yaml``).
 
-    The conv maxout D of Goodfellow et al. 2014 used for CIFAR-10 and described in the seed report 001
+    The conv maxout D of Goodfellow et al. 2014 used for CIFAR-10 and described in Villani and Eskildsen 2019
     (eq. 6: maxout over groups of conv channels): three conv maxout layers, each followed by max
     pooling, then a fully connected maxout layer and a linear logit. For 32 px::
 

@@ -1,7 +1,7 @@
 """Shared network blocks: maxout units (fully connected and convolutional) and initialisers.
 
 Maxout (Goodfellow et al. 2013, "Maxout networks") as written in the Goodfellow et al. 2014 replication
-report (seed 001, eq. 4-6): an affine map to ``units * pieces`` outputs ``z``, then the maximum over
+report (Villani and Eskildsen 2019, eq. 4-6): an affine map to ``units * pieces`` outputs ``z``, then the maximum over
 consecutive groups of ``pieces``::
 
     h_i = max_{j in [iK, iK + K)} z_j            (fully connected, eq. 4-5)

@@ -1,7 +1,7 @@
 """Lucic et al. 2018, "Are GANs Created Equal? A Large-Scale Study": the small 28x28 GAN.
 
 The InfoGAN-style pair that google/compare_gan (``src/gans/abstract_gan.py``) trains on MNIST and
-Fashion-MNIST, whose FIDs the seed lecture slides 003 quote:
+Fashion-MNIST, whose FIDs Dronen's 2019 lecture slides quote:
 
     G: z -> fc 1024 BN ReLU -> fc 128*7*7 BN ReLU -> (128, 7, 7) -> deconv 64 4x4 s2 BN ReLU
        -> (64, 14, 14) -> deconv C 4x4 s2 -> sigmoid -> (C, 28, 28)

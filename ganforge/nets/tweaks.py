@@ -2,7 +2,7 @@
 
 - Spectral normalisation (Miyato et al. 2018): every Conv/Linear weight divided by its largest singular
   value, estimated by one power iteration per forward pass (torch's parametrization).
-- Freezing the first n weight layers of D (seed 004, section 2.4.1): their parameters stop training.
+- Freezing the first n weight layers of D (Basart 2017, section 2.4.1): their parameters stop training.
 """
 from __future__ import annotations
 

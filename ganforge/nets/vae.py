@@ -8,11 +8,11 @@ decoder is also an ordinary ``"01"`` generator that the sampling code, EMA and t
 
 Two pairs:
 
-- ``vae-mlp-enc`` / ``vae-mlp-dec``, seed 002 (Q1.12): one hidden layer of 500 ReLU units each way, two
+- ``vae-mlp-enc`` / ``vae-mlp-dec``, Skliar's report (Q1.12): one hidden layer of 500 ReLU units each way, two
   separate linear heads for the mean and the log-variance, sigmoid outputs (Kingma & Welling used 500
   hidden units on MNIST too). PyTorch's default layer initialisation. Any image geometry.
 - ``lucic-vae-enc`` / ``lucic-vae-dec``: the VAE of google/compare_gan (``src/gans/VAE.py``) that Lucic
-  et al. 2018 score (FID table in seed 003). Its encoder is the trunk of the small Lucic discriminator
+  et al. 2018 score (FID table in Dronen 2019). Its encoder is the trunk of the small Lucic discriminator
   with a linear head of 2 * z_dim numbers, its decoder the small Lucic generator
   (:mod:`ganforge.nets.lucic`, with its initialisation). compare_gan reads the second half of the head as
   sigma = 1e-6 + softplus(h); ``scale="softplus"`` does the same and hands on log(sigma^2), while
@@ -121,7 +121,7 @@ def _softplus_scale(h: torch.Tensor) -> torch.Tensor:
 
 @SCALES.register("logvar")
 def _logvar_scale(h: torch.Tensor) -> torch.Tensor:
-    """h is the log-variance itself (seed 002's parameterisation)."""
+    """h is the log-variance itself (Skliar's parameterisation)."""
     return h
 
 

@@ -1,4 +1,7 @@
-"""The report's matplotlib charts (Agg backend), each returned as base64 PNG for a ``data:`` URI.
+"""The report's matplotlib charts, each returned as base64 PNG for a ``data:`` URI.
+
+Built with ``matplotlib.figure.Figure`` (no pyplot), so importing the report never switches the user's
+matplotlib backend.
 
 Text that came from files (run names, class names) is drawn with ``parse_math=False``, so a ``$`` in a
 name is printed as it is instead of being parsed as mathtext.
@@ -8,17 +11,13 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -27,7 +26,8 @@ def overlay(runs: list[dict]) -> str | None:
     keys = [k for k in ("loss_g", "eval_is", "eval_ddm") if any(k in row for r in runs for row in r["log"])]
     if not keys:
         return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    fig = Figure(figsize=(5 * len(keys), 3.4))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for run in runs:
             points = [(row["step"], row[key]) for row in run["log"] if key in row]
@@ -49,7 +49,8 @@ def class_histogram(classes: list[str], generated: list[int], reference: list[in
     Shares rather than counts, so sides of different sizes compare; the counts are in the legend."""
     gen, ref = np.asarray(generated, dtype=float), np.asarray(reference, dtype=float)
     pos = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(classes) + 1.5), 3.4))
+    fig = Figure(figsize=(max(5.0, 0.55 * len(classes) + 1.5), 3.4))
+    ax = fig.subplots()
     ax.bar(pos - 0.2, ref / max(ref.sum(), 1), 0.4, label=f"reference (n={int(ref.sum())})", color="#9aa5b1")
     ax.bar(pos + 0.2, gen / max(gen.sum(), 1), 0.4, label=f"generated (n={int(gen.sum())})", color="#2b6cb0")
     long_names = max((len(c) for c in classes), default=0) > 3

@@ -6,6 +6,10 @@ updates then one generator update per training step. Every ``log_every`` steps i
 every ``sample_every`` steps it saves a fixed-noise grid and the curves, every ``ckpt_every`` steps (and at
 the end) a checkpoint holding everything needed to continue bit-for-bit: models, EMA, optimisers, the data
 sampler's position and every RNG state. A non-finite loss stops the run and keeps the last good checkpoint.
+
+Under torchrun every rank takes the same decisions at the same step: a non-finite loss on any rank stops all
+of them, and while rank 0 alone writes grids, evaluates or saves, the others wait for it (see
+:func:`~ganforge.training.distributed.wait_for_main`), so no collective times out during long evaluations.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..config import RunConfig, to_dict
+from ..config import RunConfig, from_dict, to_dict
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..fileio import atomic_path
@@ -31,10 +35,11 @@ from ..nets import NetShape
 from ..plots import plot_curves
 from ..runs import RunDir
 from .checkpoint import checkpoint_config, load_checkpoint, load_model_state, save_checkpoint
-from .distributed import barrier, gather_objects, init_distributed, shutdown
+from .distributed import any_rank, gather_objects, init_distributed, shutdown, wait_for_main
 from .feed import DataFeed, prepare
 from .optim import apply_schedule, build_optimizer
 from .sampler import IndexSampler
+from .sync_bn import convert_sync_batchnorm
 
 GRID_SEED_OFFSET = 12345  # fixed-noise grids use their own generator, never the training RNG
 
@@ -77,7 +82,7 @@ class Trainer:
         self.cfg = cfg
         self.evaluator = evaluator
         self.run = RunDir(out)
-        self.env, self.device = init_distributed(cfg.device)
+        self.env, self.device = init_distributed(cfg.device, cfg.dist_timeout_min)
         if cfg.batch_size % self.env.world:
             raise GanforgeError(f"batch_size={cfg.batch_size} must divide evenly over {self.env.world} processes")
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -94,7 +99,7 @@ class Trainer:
         self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last)
         self.family.init_from_data(self.feed.mean_image())
         if cfg.ema_decay > 0:
-            self.family.enable_ema(cfg.ema_decay)
+            self.family.enable_ema(cfg.ema_decay, cfg.ema_bn)
         self.opts = self.family.build_optimizers({"g": cfg.g_opt, "d": cfg.d_opt}, build_optimizer)
         self.family.autocast = make_autocast(cfg.precision, self.device)
         if self.env.active:
@@ -103,6 +108,7 @@ class Trainer:
         self._wrap_networks()
         self.grid_cols, self.fixed_z, self.fixed_labels = self._grid_inputs()
         self._heldout = None
+        self.last_checkpoint: Path | None = self.run.latest_checkpoint() if resume else None
 
     # ------------------------------------------------------------------ set-up
     def _start_fresh(self) -> int:
@@ -116,7 +122,8 @@ class Trainer:
         if path is None:
             raise GanforgeError(f"--resume: {self.run.root} has no checkpoint to resume from")
         payload = load_checkpoint(path)
-        if checkpoint_config(payload)["model"] != to_dict(self.cfg)["model"]:
+        saved = to_dict(from_dict(RunConfig, checkpoint_config(payload)))  # keys added since: their defaults
+        if saved["model"] != to_dict(self.cfg)["model"]:
             raise GanforgeError(f"checkpoint {path} was trained with a different model config; "
                                 f"resume with the run's own settings")
         load_model_state(self.family, payload["model"], path)
@@ -131,8 +138,12 @@ class Trainer:
         return int(payload["step"])
 
     def _wrap_networks(self) -> None:
+        """Under torchrun: BatchNorm over the global batch if ``sync_bn``, then DDP; then torch.compile."""
         wrappers = []
         if self.env.active:
+            if self.cfg.sync_bn:
+                for net in self.family.trainable().values():
+                    convert_sync_batchnorm(net, self.device)
             ids = [self.device.index] if self.device.type == "cuda" else None
             wrappers.append(lambda m: DistributedDataParallel(m, device_ids=ids))
         if self.cfg.compile:
@@ -146,7 +157,7 @@ class Trainer:
 
     def _grid_inputs(self) -> tuple[int, torch.Tensor, torch.Tensor | None]:
         """Fixed latents for the progress grids: a square grid, or for conditional models one row per
-        class where each column keeps its z (so a column is also a class sweep, seed 000 Fig. 3)."""
+        class where each column keeps its z (so a column is also a class sweep, Nair and Shah 2017 Fig. 3)."""
         gen = torch.Generator().manual_seed(self.cfg.seed + GRID_SEED_OFFSET)
         cols = int(math.ceil(math.sqrt(self.cfg.grid_size)))
         if not self.family.conditional:
@@ -170,14 +181,18 @@ class Trainer:
             stats.update(self.family.d_step(batch, self.opts))
         stats.update(self.family.g_step(batch, self.opts))
         self.family.update_ema()
-        values = torch.stack([v.float().reshape(()) for v in stats.values()]).cpu()
-        if not torch.isfinite(values).all():
-            bad = [k for k, v in zip(stats, values.tolist()) if not math.isfinite(v)]
-            last = self.run.latest_checkpoint()
+        values = torch.stack([v.float().reshape(()) for v in stats.values()])  # (K,)
+        # a loss that is not finite on any rank stops every rank at this step (a rank that stopped alone
+        # would leave the others waiting in the next collective)
+        bad, ranks = any_rank(~torch.isfinite(values), self.env)
+        if bad.any():
+            names = ", ".join(k for k, b in zip(stats, bad.tolist()) if b)
+            where = f" on rank{'s' * (len(ranks) > 1)} {', '.join(map(str, ranks))}" if self.env.active else ""
+            last = self.last_checkpoint
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            raise GanforgeError(f"training diverged at step {self.step + 1}: {', '.join(bad)} is not finite; "
+            raise GanforgeError(f"training diverged at step {self.step + 1}{where}: {names} is not finite; "
                                 f"{kept}")
-        out = dict(zip(stats, values.tolist()))
+        out = dict(zip(stats, values.cpu().tolist()))
         out.update(lrs)
         return out
 
@@ -186,17 +201,19 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(),
                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         states = gather_objects(rng, self.env)
-        if self.env.is_main:
-            save_checkpoint(self.run.checkpoint_path(self.step), {
-                "step": self.step, "config": json.dumps(to_dict(self.cfg)),
-                "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
-                          "num_classes": self.shape.num_classes},
-                "model": self.family.state_dict(),
-                "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
-                "sampler": self.sampler.state_dict(), "rng": states,
-            })
-            self.run.prune_checkpoints(self.cfg.keep_checkpoints)
-        barrier(self.env)
+        path = self.run.checkpoint_path(self.step)
+        with wait_for_main(self.env, f"checkpoint-{self.step}"):
+            if self.env.is_main:
+                save_checkpoint(path, {
+                    "step": self.step, "config": json.dumps(to_dict(self.cfg)),
+                    "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
+                              "num_classes": self.shape.num_classes},
+                    "model": self.family.state_dict(),
+                    "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
+                    "sampler": self.sampler.state_dict(), "rng": states,
+                })
+                self.run.prune_checkpoints(self.cfg.keep_checkpoints)
+        self.last_checkpoint = path
 
     def save_grid(self) -> None:
         from torchvision.utils import save_image
@@ -263,11 +280,18 @@ class Trainer:
                 if main and (self.step % cfg.log_every == 0 or last):
                     self._log(meter, self.step - window_start, time.perf_counter() - t0, bar)
                     window_start, t0 = self.step, time.perf_counter()
-                if main and (self.step % cfg.sample_every == 0 or last):
-                    self.save_grid()
-                if main and cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
-                    self.log_metrics()
-                if self.step % cfg.ckpt_every == 0 or last:
+                grid = self.step % cfg.sample_every == 0 or last
+                evaluate = cfg.eval_every and (self.step % cfg.eval_every == 0 or last)
+                save = self.step % cfg.ckpt_every == 0 or last
+                if grid or evaluate or save:  # every rank: the EMA generator's BN statistics for its weights
+                    self.family.refresh_ema_bn(self.step, cfg.batch_size // self.env.world, seed=cfg.seed)
+                if grid or evaluate:  # rank 0 alone; the others wait for it without a timeout
+                    with wait_for_main(self.env, f"outputs-{self.step}"):
+                        if main and grid:
+                            self.save_grid()
+                        if main and evaluate:
+                            self.log_metrics()
+                if save:
                     self.save_checkpoint()
         finally:
             bar.close()

@@ -62,7 +62,7 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     family = FAMILIES.get(cfg.model.family)(cfg.model, NetShape(shape["channels"], shape["image_size"],
                                                                  cfg.model.z_dim, shape["num_classes"]))
     if cfg.ema_decay > 0:
-        family.enable_ema(cfg.ema_decay)
+        family.enable_ema(cfg.ema_decay, cfg.ema_bn)
     load_model_state(family, payload["model"], path)
     family.to(device).eval()
     return TrainedModel(family, cfg, int(payload["step"]), path)
