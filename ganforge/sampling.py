@@ -1,6 +1,6 @@
 """Writing samples: a PNG grid or an .npz of uint8 (N, H, W, C) images (+ labels for conditional models).
 
-A conditional model's PNG without ``--class`` is a class-row grid: one row per class (seed 000, Fig. 2)."""
+A conditional model's PNG without ``--class`` is a class-row grid: one row per class (Nair and Shah 2017, Fig. 2)."""
 from __future__ import annotations
 
 import io

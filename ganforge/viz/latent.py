@@ -1,4 +1,4 @@
-"""Latent interpolations (seed 002, Fig. 9) and the fixed-noise class sweep (seed 000, Fig. 3)."""
+"""Latent interpolations (Skliar's report, Fig. 9) and the fixed-noise class sweep (Nair and Shah 2017, Fig. 3)."""
 from __future__ import annotations
 
 import torch
@@ -50,7 +50,7 @@ def interpolate(model, options: VizOptions) -> Picture:
 
 @VIZ.register("class-sweep")
 def class_sweep(model, options: VizOptions) -> Picture:
-    """Each row keeps one z and runs through every class (seed 000, Fig. 3: does the label matter?)."""
+    """Each row keeps one z and runs through every class (Nair and Shah 2017, Fig. 3: does the label matter?)."""
     if not model.conditional:
         raise GanforgeError("class-sweep needs a conditional model (this run's family is "
                             f"{model.config.model.family!r})")

@@ -1,9 +1,9 @@
-"""The learned 2-d manifold (Kingma & Welling 2014, Fig. 4; seed 002, Q1.15 and Fig. 6).
+"""The learned 2-d manifold (Kingma & Welling 2014, Fig. 4; Skliar's report, Q1.15 and Fig. 6).
 
 A steps x steps grid of evenly spaced probabilities on the unit square is mapped through the inverse CDF
 of the standard normal (``scipy.stats.norm.ppf``), so each latent point stands for an equal share of the
 prior's mass, and the generator's outputs (a VAE decoder's Bernoulli means) are drawn at those points.
-The probabilities are the midpoints (i + 1/2) / steps, which keeps the ends finite (the seed starts its
+The probabilities are the midpoints (i + 1/2) / steps, which keeps the ends finite (the report starts its
 range at 0.0001 for the same reason). Columns run through z_1, rows through z_2, both increasing.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _check_model(model) -> None:
 
 @VIZ.register("manifold")
 def manifold(model, options: VizOptions) -> Picture:
-    """The generator's means over a ``steps`` x ``steps`` grid of normal quantiles (seed 002, Fig. 6)."""
+    """The generator's means over a ``steps`` x ``steps`` grid of normal quantiles (Skliar's report, Fig. 6)."""
     _check_model(model)
     z = normal_quantile_grid(options.steps, model.config.model.z_scale)
     return Picture(generate_uint8(model.family, z, None, options.use_ema), options.steps)
