@@ -17,6 +17,22 @@ def fashion_available() -> bool:
 needs_fashion = pytest.mark.skipif(not fashion_available(),
                                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 
+def assert_bitwise_equal(a, b, where: str = "") -> None:
+    """Nested dicts/lists of tensors equal bit for bit (two runs on the same machine, e.g. resume)."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"tensors differ at {where}"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_bitwise_equal(x, y, f"{where}[{i}]")
+
+
 # A few fast steps on the first 512 real Fashion-MNIST training images.
 TINY = {"data": "fashion-mnist:train[:512]", "batch_size": 16, "precision": "fp32", "log_every": 1,
         "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16}

@@ -43,6 +43,8 @@ from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.training.checkpoint import load_checkpoint
 
+from conftest import assert_bitwise_equal
+
 # 75 images: each of 2 ranks gets 37 per epoch (one left over), 4 global batches of 16 (8 per rank), so
 # step 3 is mid-epoch and steps 5-6 are in the second epoch
 DATA = "fashion-mnist:train[:75]"
@@ -267,21 +269,6 @@ def test_ddp_synchronises_weights(tmp_path: Path) -> None:
         assert torch.equal(r0["after_broadcast"][key], r0["after_step"][key])  # rank 0 is the source
 
 
-def _assert_bitwise_equal(a, b, where: str = "") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"tensors differ at {where}"
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_bitwise_equal(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
 def test_two_process_resume_mid_epoch_is_bitwise_identical(ddp_run: Path, tmp_path: Path) -> None:
     """Resuming the 2-process run from its step-3 checkpoint (mid-epoch) to step 6 gives bitwise the straight
     run's step-6 checkpoint: rank 1 continues with its own shard from the checkpoint rank 0 wrote. (The
@@ -296,7 +283,7 @@ def test_two_process_resume_mid_epoch_is_bitwise_identical(ddp_run: Path, tmp_pa
     straight = load_checkpoint(ddp_run / "checkpoints" / "step-0000006.pt")
     resumed = load_checkpoint(out / "checkpoints" / "step-0000006.pt")
     for key in ("model", "optim", "sampler", "rng"):  # weights, EMA, BN statistics, Adam, data order, RNGs
-        _assert_bitwise_equal(straight[key], resumed[key], key)
+        assert_bitwise_equal(straight[key], resumed[key], key)
     assert resumed["step"] == 6 and resumed["sampler"]["epoch"] == 1  # the resumed run crossed an epoch
     assert not torch.equal(resumed["model"]["D.net.0.weight"], stopped["model"]["D.net.0.weight"])
 

@@ -15,27 +15,12 @@ from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.optim import scheduled_lr, scheduled_momentum
 from ganforge.training.sampler import IndexSampler
 
-from conftest import TINY, needs_fashion
+from conftest import TINY, assert_bitwise_equal, needs_fashion
 
 
 def _state(run_dir) -> dict:
     payload = load_checkpoint(sorted((run_dir / "checkpoints").glob("step-*.pt"))[-1])
     return {"model": payload["model"], "optim": payload["optim"], "step": payload["step"]}
-
-
-def _assert_bitwise_equal(a, b, where="") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"tensors differ at {where}"
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_bitwise_equal(a[key], b[key], f"{where}/{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_bitwise_equal(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 @needs_fashion
@@ -50,7 +35,7 @@ def test_resume_is_bitwise_identical(tmp_path, preset, extra):
     ganforge.train(preset, tmp_path / "halves", resume=True, steps=6, **over)
     a, b = _state(tmp_path / "straight"), _state(tmp_path / "halves")
     assert a["step"] == b["step"] == 6
-    _assert_bitwise_equal(a, b)
+    assert_bitwise_equal(a, b)
     log = [json.loads(line) for line in (tmp_path / "halves" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
 
@@ -228,7 +213,7 @@ def test_eval_every_logs_metric_curves_without_changing_training(tmp_path, monke
     for r in evals:
         assert 1.0 <= r["eval_is"] <= 10.0 and r["eval_ddm"] >= 0 and 1 <= r["eval_classes_hit"] <= 10
         assert math.isfinite(r["eval_fd_logits"])
-    _assert_bitwise_equal(_state(tmp_path / "with")["model"], _state(tmp_path / "without")["model"])
+    assert_bitwise_equal(_state(tmp_path / "with")["model"], _state(tmp_path / "without")["model"])
 
 
 @needs_fashion
