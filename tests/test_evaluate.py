@@ -311,9 +311,11 @@ class _StubModel:
 
     def __init__(self, conditional: bool, images: np.ndarray):
         from pathlib import Path
+        from types import SimpleNamespace
 
         self.conditional, self.num_classes, self.step = conditional, 4, 7
         self.checkpoint, self.images, self.asked = Path("step-0000007.pt"), images, []
+        self.config = SimpleNamespace(data="stub:train")  # what the run trained on
 
     def sample(self, n, seed=0, labels=None):
         import torch
