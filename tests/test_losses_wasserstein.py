@@ -57,3 +57,53 @@ def test_unknown_loss_option_is_rejected():
 
     with pytest.raises(GanforgeError, match="no option 'lambda'"):
         make_args(LOSSES.get("wgan-gp"), {"lambda": 10})
+
+
+def _dragan(form, weight=10.0):
+    cls = LOSSES.get("dragan")
+    return cls(make_args(cls, {"gp_weight": weight, "form": form}))
+
+
+def test_dragan_compare_gan_penalty_of_a_linear_critic(monkeypatch):
+    # google/compare_gan DRAGAN.py: slope = sqrt(1e-4 + ||grad sigmoid(D)||^2); for D = w.x + b the gradient is
+    # s (1 - s) w with s = sigmoid(D(x_p)). The points are pinned with u = alpha = 1: x_p = x + 0.5 std(x).
+    monkeypatch.setattr(torch, "rand", lambda shape, **k: torch.ones(shape))
+    monkeypatch.setattr(torch, "rand_like", lambda t: torch.ones_like(t))
+    w = torch.tensor([3.0, 4.0, 0.0, -1.0])
+    real = torch.tensor([[0.1, 0.9, 0.5, 0.0], [0.7, 0.2, 0.3, 1.0]]).view(2, 1, 2, 2)
+    x = real.view(2, 4).tolist()
+    mean = sum(sum(r) for r in x) / 8
+    std = math.sqrt(sum((v - mean) ** 2 for r in x for v in r) / 8)  # numpy's std (population)
+    expected = 0.0
+    for r in x:
+        logit = sum(wi * (v + 0.5 * std) for wi, v in zip(w.tolist(), r)) + 0.3
+        s = 1 / (1 + math.exp(-logit))
+        slope = math.sqrt(1e-4 + (s * (1 - s)) ** 2 * 26.0)  # ||w||^2 = 26
+        expected += (slope - 1) ** 2 / 2
+    pen = _dragan("compare_gan", 7.0).penalty(LinearCritic(w), real, real)
+    assert pen.item() == pytest.approx(7.0 * expected, rel=1e-5)
+    logit_pen = _dragan("logit", 7.0).penalty(LinearCritic(w), real, real)
+    assert logit_pen.item() == pytest.approx(7.0 * (math.sqrt(26.0) - 1) ** 2, rel=1e-5)
+
+
+def test_dragan_compare_gan_penalty_matches_per_example_autograd():
+    from ganforge.losses.wasserstein import gradient_penalty
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1), nn.Flatten(0))
+    points = torch.randn(5, 1, 2, 2)
+    slopes = []
+    for p in points:  # one example at a time, so no batch coupling
+        p = p.unsqueeze(0).requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.sigmoid(net(p)).sum(), p)
+        slopes.append(math.sqrt(1e-4 + float((g ** 2).sum())))
+    expected = 3.0 * sum((s - 1) ** 2 for s in slopes) / len(slopes)
+    got = gradient_penalty(net, points, 3.0, squash=torch.sigmoid, slope_eps=1e-4)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_dragan_bad_form_is_a_one_line_error():
+    from ganforge.errors import GanforgeError
+
+    with pytest.raises(GanforgeError, match="loss_options.form of loss 'dragan' must be one of logit, compare_gan"):
+        _dragan("sigmoid")
