@@ -178,3 +178,13 @@ def test_k_and_weights_survive_resume(tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3]
     assert log[-1]["k"] == pytest.approx(a["model"]["k"].item())
     assert all(0.0 <= r["k"] <= 1.0 and r["convergence"] >= r["recon_real"] for r in log)
+
+
+def test_lucic_began_preset_discriminator_has_no_batch_norm():
+    # google/compare_gan params.py: BEGANHyperParams set discriminator_batchnorm False
+    cfg = ganforge.config.load_preset("lucic-began")["model"]
+    family = FAMILIES.get("began")(ModelConfig(**{k: v for k, v in cfg.items()}), SHAPE)
+    norms = [m for m in family.D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms == []
+    with_bn = AUTOENCODERS.get("lucic-began-d")(SHAPE, AUTOENCODERS.get("lucic-began-d").Args(batchnorm=True))
+    assert sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in with_bn.modules()) == 3

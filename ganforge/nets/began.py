@@ -18,8 +18,9 @@ Lucic generator as decoder:
       -> fc 128*7*7 [BN] lrelu -> (128, 7, 7) -> deconv 64 4x4 s2 [BN] lrelu -> (64, 14, 14)
       -> deconv C 4x4 s2 -> sigmoid -> (C, 28, 28)
 
-As in compare_gan there is no activation between the second convolution and the code layer, the code has 64
-units and batch norm ([BN]) is on by default (``batchnorm=False`` removes it). Initialisation as the other
+As in compare_gan there is no activation between the second convolution and the code layer and the code has
+64 units. Batch norm ([BN]) is off by default, as compare_gan's BEGANHyperParams (``params.py``) set
+``discriminator_batchnorm`` False for BEGAN; ``batchnorm=True`` adds it (the other value of that study range). Initialisation as the other
 Lucic networks (compare_gan ``ops.py``): conv weights N(0, 0.02) truncated at two standard deviations,
 linear and deconv weights N(0, 0.02), biases 0, BatchNorm gamma 1, beta 0, epsilon 1e-3.
 """
@@ -68,7 +69,7 @@ class LucicBeganAutoencoder(AutoencoderDiscriminator):
     @dataclass
     class Args:
         code_dim: int = 64
-        batchnorm: bool = True
+        batchnorm: bool = False
 
     def __init__(self, shape: NetShape, args: "LucicBeganAutoencoder.Args") -> None:
         super().__init__(shape, args)
