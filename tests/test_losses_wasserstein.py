@@ -107,3 +107,21 @@ def test_dragan_bad_form_is_a_one_line_error():
 
     with pytest.raises(GanforgeError, match="loss_options.form of loss 'dragan' must be one of logit, compare_gan"):
         _dragan("sigmoid")
+
+
+def test_wgangp_slope_eps_of_a_linear_critic():
+    # google/compare_gan WGAN_GP.py: slope = sqrt(1e-4 + ||grad D||^2) = sqrt(1e-4 + 25) for ||w|| = 5
+    cls = LOSSES.get("wgan-gp")
+    loss = cls(make_args(cls, {"gp_weight": 2.0, "slope_eps": 1e-4}))
+    real, fake = torch.rand(4, 1, 2, 2), torch.rand(4, 1, 2, 2)
+    pen = loss.penalty(LinearCritic(torch.tensor([3.0, 4.0, 0.0, 0.0])), real, fake)
+    assert pen.item() == pytest.approx(2.0 * (math.sqrt(25.0001) - 1) ** 2, rel=1e-6)
+    assert pen.item() != pytest.approx(2.0 * 16.0, rel=1e-6)
+
+
+def test_wgangp_bad_slope_eps_is_a_one_line_error():
+    from ganforge.errors import GanforgeError
+
+    cls = LOSSES.get("wgan-gp")
+    with pytest.raises(GanforgeError, match=r"slope_eps of loss 'wgan-gp' must be a number in \[0, 1\), got -1"):
+        make_args(cls, {"slope_eps": -1})

@@ -82,18 +82,27 @@ class WassersteinLoss(FunctionLoss):
 
 @LOSSES.register("wgan-gp")
 class WassersteinGPLoss(WassersteinLoss):
-    """WGAN-GP (Gulrajani et al. 2017): WGAN losses plus the gradient penalty, no clipping."""
+    """WGAN-GP (Gulrajani et al. 2017): WGAN losses plus the gradient penalty, no clipping. ``slope_eps``
+    > 0 takes the slope as sqrt(slope_eps + sum g^2), as google/compare_gan's WGAN_GP.py does with 1e-4."""
 
     @dataclass
     class Args:
         gp_weight: float = 10.0
+        slope_eps: float = 0.0
+
+        def __post_init__(self) -> None:
+            if not isinstance(self.slope_eps, (int, float)) or isinstance(self.slope_eps, bool) \
+                    or not 0.0 <= self.slope_eps < 1.0:
+                raise GanforgeError(f"model.loss_options.slope_eps of loss 'wgan-gp' must be a number in [0, 1), "
+                                    f"got {self.slope_eps!r}")
 
     def after_d_step(self, d_net: torch.nn.Module) -> None:
         pass
 
     def penalty(self, d_net, real, fake):
         eps = per_example_uniform(real)
-        return gradient_penalty(d_net, eps * real + (1.0 - eps) * fake.detach().float(), self.args.gp_weight)
+        return gradient_penalty(d_net, eps * real + (1.0 - eps) * fake.detach().float(), self.args.gp_weight,
+                                slope_eps=self.args.slope_eps)
 
 
 @LOSSES.register("dragan")
