@@ -62,5 +62,5 @@ def test_lsgan_sigmoid_form_differs_from_raw():
 def test_lsgan_bad_form_is_a_one_line_error():
     from ganforge.errors import GanforgeError
 
-    with pytest.raises(GanforgeError, match="loss_options.scores of loss 'lsgan' must be one of raw, sigmoid, got 'tanh'"):
+    with pytest.raises(GanforgeError, match="scores of loss 'lsgan' must be one of raw, sigmoid, got 'tanh'"):
         _lsgan("tanh")

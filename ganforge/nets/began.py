@@ -20,8 +20,8 @@ Lucic generator as decoder:
 
 As in compare_gan there is no activation between the second convolution and the code layer and the code has
 64 units. Batch norm ([BN]) is off by default, as compare_gan's BEGANHyperParams (``params.py``) set
-``discriminator_batchnorm`` False for BEGAN; ``batchnorm=True`` adds it (the other value of that study range). Initialisation as the other
-Lucic networks (compare_gan ``ops.py``): conv weights N(0, 0.02) truncated at two standard deviations,
+``discriminator_batchnorm`` False for BEGAN; ``batchnorm=True`` adds it (the other value of that study
+range). Initialisation as the other Lucic networks (compare_gan ``ops.py``): conv weights N(0, 0.02) truncated at two standard deviations,
 linear and deconv weights N(0, 0.02), biases 0, BatchNorm gamma 1, beta 0, epsilon 1e-3.
 """
 from __future__ import annotations
