@@ -310,3 +310,18 @@ def test_lucic_geometry_and_init():
     assert conv.abs().max() <= 0.04 and 0.0172 < conv.std().item() < 0.0180
     for net in (g, d):
         assert all((p == 0).all() for n, p in net.named_parameters() if n.endswith("bias"))
+
+
+def test_lucic_g_leak_option():
+    # google/compare_gan abstract_gan.py: lrelu(0.2) after each of G's hidden layers; the paper's ReLU by default
+    shape = NetShape(1, 28, 8)
+    relu_g = build_net(GENERATORS, "lucic-g", shape, {})
+    leaky_g = build_net(GENERATORS, "lucic-g", shape, {"leak": 0.2})
+    x = torch.tensor([-1.0, 2.0])
+    for g, neg in ((relu_g, 0.0), (leaky_g, -0.2)):
+        acts = [m for m in g.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
+        assert len(acts) == 3 and all(a(x).tolist() == pytest.approx([neg, 2.0]) for a in acts)
+    dec = build_net(GENERATORS, "lucic-vae-dec", shape, {})  # compare_gan VAE.py decoder: tf.nn.relu
+    assert sum(isinstance(m, nn.ReLU) for m in dec.modules()) == 3
+    with pytest.raises(GanforgeError, match=r"lucic-g option leak must be a number in \[0, 1\), got -0.1"):
+        build_net(GENERATORS, "lucic-g", shape, {"leak": -0.1})

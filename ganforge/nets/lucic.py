@@ -14,8 +14,9 @@ N(0, 0.02) truncated at two standard deviations, all biases 0, BatchNorm gamma 1
 epsilon 1e-3 (the running-average momentum is PyTorch's default, not TF's 0.999 decay).
 
 ``batchnorm=False`` removes every BatchNorm of that network (the WGAN-GP setting, whose gradient penalty
-is per sample; compare_gan drops it in D only, so presets set it on the discriminator). Notes: the paper
-lists ReLU in G as used here; compare_gan's code applies lrelu(0.2) there instead.
+is per sample; compare_gan drops it in D only, so presets set it on the discriminator). The paper lists
+ReLU in G, the default here; compare_gan's code (``abstract_gan.py`` generator) applies lrelu(0.2) there
+instead, which ``leak=0.2`` gives (the ``lucic-*`` presets use it).
 """
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ class LucicGenerator(Generator):
     @dataclass
     class Args:
         batchnorm: bool = True
+        leak: float = 0.0  # negative slope of G's hidden activations: 0 ReLU (paper), 0.2 compare_gan's lrelu
+
+        def __post_init__(self) -> None:
+            if isinstance(self.leak, bool) or not isinstance(self.leak, (int, float)) or not 0.0 <= self.leak < 1.0:
+                raise GanforgeError(f"lucic-g option leak must be a number in [0, 1), got {self.leak!r}")
 
     def __init__(self, shape: NetShape, args: "LucicGenerator.Args") -> None:
         super().__init__(shape, args)
@@ -57,19 +63,22 @@ class LucicGenerator(Generator):
         self.fc = nn.Sequential(
             nn.Linear(shape.z_dim, 1024),  # (N, 1024)
             batchnorm_or_identity(nn.BatchNorm1d, 1024, bn),
-            nn.ReLU(),
+            self.activation(),
             nn.Linear(1024, 128 * 7 * 7),  # (N, 6272)
             batchnorm_or_identity(nn.BatchNorm1d, 128 * 7 * 7, bn),
-            nn.ReLU(),
+            self.activation(),
         )
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(128, 64, 4, 2, 1),  # (N, 64, 14, 14)
             batchnorm_or_identity(nn.BatchNorm2d, 64, bn),
-            nn.ReLU(),
+            self.activation(),
             nn.ConvTranspose2d(64, shape.channels, 4, 2, 1),  # (N, C, 28, 28)
             nn.Sigmoid(),
         )
         init_normal_(self, 0.02)
+
+    def activation(self) -> nn.Module:
+        return nn.LeakyReLU(self.args.leak) if self.args.leak else nn.ReLU()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(-1, 128, 7, 7)  # (N, 128, 7, 7)

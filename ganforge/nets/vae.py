@@ -171,6 +171,9 @@ class LucicDecoder(Decoder, LucicGenerator):
             raise GanforgeError(f"lucic-vae-dec supports image_size 28 only, got {shape.image_size}")
         super().__init__(shape, args)
 
+    def activation(self) -> nn.Module:
+        return nn.ReLU()  # compare_gan's VAE.py decoder uses tf.nn.relu
+
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(-1, 128, 7, 7)  # (N, 128, 7, 7)
         return self.deconv[:-1](h)  # (N, C, 28, 28): the generator without its final sigmoid
