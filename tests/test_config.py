@@ -103,3 +103,28 @@ def test_registry_rejects_duplicates_wrong_base_and_unknown_names():
         reg.register("b")(int)
     with pytest.raises(GanforgeError, match="unknown thing 'c' \\(expected one of: a\\)"):
         reg.get("c")
+
+
+# google/compare_gan params.py (per-GAN defaults) and generate_tasks_lib.py (20 epochs of 50,000 at batch 64 =
+# 15,625 D updates): preset -> (loss, loss_options, beta1, lr, d_steps, steps in G steps, D batch norm)
+COMPARE_GAN = {
+    "lucic-ns": ("ns", {}, 0.0, 5e-5, 1, 15625, True),
+    "lucic-mm": ("mm", {}, 0.0, 5e-5, 1, 15625, True),
+    "lucic-lsgan": ("lsgan", {"scores": "sigmoid"}, 0.5, 2e-4, 1, 15625, True),
+    "lucic-wgan": ("wgan", {"clip": 0.01}, 0.5, 5e-5, 5, 3125, True),
+    "lucic-wgangp": ("wgan-gp", {"gp_weight": 10.0, "slope_eps": 1e-4}, 0.5, 1e-4, 5, 3125, False),
+    "lucic-dragan": ("dragan", {"gp_weight": 10.0, "form": "compare_gan"}, 0.5, 1e-4, 1, 15625, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPARE_GAN))
+def test_lucic_gan_presets_match_compare_gan_defaults(name):
+    loss, options, beta1, lr, d_steps, steps, d_bn = COMPARE_GAN[name]
+    cfg = resolve_config(name)
+    assert (cfg.model.loss, dict(cfg.model.loss_options)) == (loss, options)
+    for opt in (cfg.g_opt, cfg.d_opt):
+        assert (opt.name, opt.betas[0], opt.betas[1], opt.lr) == ("adam", beta1, 0.999, lr)
+    assert (cfg.d_steps, cfg.steps, cfg.batch_size, cfg.model.z_dim, cfg.model.z_dist) == (d_steps, steps, 64, 64,
+                                                                                             "uniform")
+    assert cfg.model.discriminator.get("batchnorm", True) is d_bn
+    assert cfg.model.generator == {"name": "lucic-g", "leak": 0.2}  # compare_gan's G uses lrelu(0.2)
