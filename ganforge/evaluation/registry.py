@@ -146,9 +146,12 @@ def _valid_seen_in_training(ctx, valid_spec: str) -> dict:
     trained_on = ctx.generated.trained_on if ctx.generated is not None else None
     if trained_on is None:
         return {"valid_in_training": "unknown (the generated input is not a run directory)"}
-    seen = {bytes(row) for row in ctx.images(trained_on).reshape(len(ctx.images(trained_on)), -1).numpy()}
+    def rows(images):  # each image as bytes, to compare exactly
+        return [bytes(row) for row in images.reshape(len(images), -1).numpy()]
+
+    seen = set(rows(ctx.images(trained_on)))
     valid = ctx.images(valid_spec)
-    hits = sum(bytes(row) in seen for row in valid.reshape(len(valid), -1).numpy())
+    hits = sum(row in seen for row in rows(valid))
     if hits > 0.01 * len(valid):
         warnings.warn(f"parzen: {hits} of the {len(valid)} images sigma is chosen on ({valid_spec}) are in the "
                       f"run's training data ({trained_on}); the log-likelihood is optimistic (train on "

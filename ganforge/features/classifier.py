@@ -64,12 +64,10 @@ class SmallCNN(nn.Module):
         return self.head(pre), pre
 
 
-def build_classifier(channels: int, num_classes: int, seed: int) -> SmallCNN:
-    """A freshly initialised classifier, its weights drawn from ``seed`` in a forked RNG: building one
-    (while training, or before loading weights during a GAN's ``eval_every``) never moves the caller's
-    random streams."""
+def empty_classifier(channels: int, num_classes: int) -> SmallCNN:
+    """A classifier to load weights into, built in a forked RNG: its throw-away initialisation (e.g. during a
+    GAN's ``eval_every``) never moves the caller's random streams."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
         return SmallCNN(channels, num_classes)
 
 
@@ -180,7 +178,7 @@ def load_classifier(dataset: str, data_root: str | None = None, progress: bool =
         record = train_classifier(ClassifierRecipe(dataset), data_root, progress)
     if not weights.is_file() or sha1_of(weights) != record["weights_sha1"]:
         raise GanforgeError(f"{weights} does not match its record {record_path.name}; delete both to retrain")
-    model = build_classifier(record["channels"], record["num_classes"], record["recipe"]["seed"])
+    model = empty_classifier(record["channels"], record["num_classes"])
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), record
 
