@@ -1,5 +1,5 @@
 """Subcommands that draw and write up: ``report`` (one HTML file of runs), ``viz`` (a picture of a model's
-latent space) and ``experiment`` (how metrics react to controlled damage, as JSON and a plot)."""
+latent space) and ``experiment`` (how metrics react to controlled damage; the Lucic et al. table)."""
 from __future__ import annotations
 
 import argparse
@@ -40,22 +40,27 @@ def cmd_viz(args) -> None:
 
 
 def experiment_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="missing-modes | corruptions")
+    p.add_argument("name", help="missing-modes | corruptions | lucic-table")
     p.add_argument("dataset", help="a labelled dataset, e.g. fashion-mnist")
     p.add_argument("--out", required=True, help="directory for NAME.json and NAME.png")
     p.add_argument("--metrics", default=None, help="comma list (default: the experiment's own)")
     p.add_argument("--features", default=None)
-    p.add_argument("--n", type=int, default=2000, help="images per set")
+    p.add_argument("--n", type=int, default=None, help="images per set (default 2000; lucic-table 10000)")
+    p.add_argument("--rows", default=None, help="lucic-table: comma list of rows, e.g. ns,wgan (default: all)")
     add_seed(p)
     add_data_root(p)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="lucic-table: config overrides for every row")
 
 
-@command("experiment", "how metrics react to missing modes or corrupted images", experiment_arguments)
+@command("experiment", "metric experiments (missing modes, corruptions) and the Lucic et al. table",
+         experiment_arguments, trailing="overrides")
 def cmd_experiment(args) -> None:
+    from ..config import parse_override
     from ..evaluation import check_metric_names
     from ..experiments import ExperimentOptions, run_experiment
 
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()] if args.rows is not None else None
     options = ExperimentOptions(args.dataset, args.out, check_metric_names(args.metrics), args.features, args.n,
-                                args.seed, args.data_root)
+                                args.seed, args.data_root, rows, dict(parse_override(o) for o in args.overrides))
     written = run_experiment(args.name, options).get("written", args.out)
     print(f"{args.name} written to {', '.join(map(str, written)) if isinstance(written, list) else written}")

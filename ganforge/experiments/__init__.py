@@ -1,12 +1,13 @@
 """Controlled experiments on a metric's behaviour: ``ganforge experiment NAME DATASET --out DIR``.
 
 Each experiment is a registered function ``(ExperimentOptions) -> dict`` (a JSON-ready record with its
-``protocol``) plus the plot it draws; this module writes ``DIR/NAME.json`` and ``DIR/NAME.png``
-atomically. Every module of this package is imported, so a new experiment is one new file.
+``protocol``) plus the plot it draws, written atomically under ``DIR``. A function may say
+``default_n`` (images per set, else 2,000) and ``takes_rows`` (a table experiment taking ``--rows`` and
+``KEY=VALUE`` overrides; the others refuse them). Every module of this package is imported, so a new experiment is one new file.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -20,9 +21,11 @@ class ExperimentOptions:
     out: Path                         # output directory
     metrics: Optional[list[str]] = None
     features: Optional[str] = None
-    n: int = 2000
+    n: Optional[int] = None           # images per set; None: the experiment's own default
     seed: int = 0
     data_root: Optional[str] = None
+    rows: Optional[list[str]] = None  # table experiments: which rows (None: all)
+    overrides: dict = field(default_factory=dict)  # table experiments: KEY=VALUE for every row's config
 
 
 EXPERIMENTS: Registry[Callable[[ExperimentOptions], dict]] = Registry("experiment")
@@ -32,6 +35,9 @@ def run_experiment(name: str, options: ExperimentOptions) -> dict:
     """Run experiment ``name``; the experiment writes its JSON record and plot under ``options.out``
     (created by those atomic writes, so a refused input leaves no empty folder behind)."""
     run = EXPERIMENTS.get(name)
+    if (options.rows or options.overrides) and not getattr(run, "takes_rows", False):
+        raise GanforgeError(f"experiment {name} takes no --rows or KEY=VALUE overrides")
+    options.n = options.n if options.n is not None else getattr(run, "default_n", 2000)
     options.out = Path(options.out)
     if options.out.exists() and not options.out.is_dir():
         raise GanforgeError(f"--out {options.out} is a file (expected a folder for {name}.json and {name}.png)")

@@ -104,6 +104,7 @@ class Trainer:
         self.family.autocast = make_autocast(cfg.precision, self.device)
         if self.env.active:
             torch.manual_seed(cfg.seed + 1 + self.env.rank)  # each rank draws its own noise
+        self.seconds_before, self.fit_started = 0.0, 0.0
         self.step = self._restore() if resume else self._start_fresh()
         self._wrap_networks()
         self.grid_cols, self.fixed_z, self.fixed_labels = self._grid_inputs()
@@ -130,6 +131,7 @@ class Trainer:
         for name, opt in self.opts.items():
             opt.load_state_dict(payload["optim"][name])
         self.sampler.load_state_dict(payload["sampler"])
+        self.seconds_before = float(payload.get("train_seconds", 0.0))  # 0 for checkpoints written before it was saved
         states = payload["rng"]
         if len(states) == self.env.world:
             torch.set_rng_state(states[self.env.rank]["torch"])
@@ -211,6 +213,7 @@ class Trainer:
                     "model": self.family.state_dict(),
                     "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
                     "sampler": self.sampler.state_dict(), "rng": states,
+                    "train_seconds": self.train_seconds(),
                 })
                 self.run.prune_checkpoints(self.cfg.keep_checkpoints)
         self.last_checkpoint = path
@@ -256,14 +259,21 @@ class Trainer:
         means = meter.means()
         images = self.cfg.batch_size * self.cfg.d_steps * window_steps
         record = {"step": self.step, "epoch": round(self.sampler.epochs_done(), 4),
-                  "img_per_s": round(images / max(elapsed, 1e-9), 2), **means}
+                  "img_per_s": round(images / max(elapsed, 1e-9), 2), "time_s": round(self.train_seconds(), 2),
+                  **means}
         self.run.append_log(record)
         bar.set_postfix({k: f"{means[k]:.3f}" for k in ("loss_d", "loss_g") if k in means}
                         | {"img/s": f"{record['img_per_s']:.0f}"})
 
+    def train_seconds(self) -> float:
+        """Wall seconds spent in :meth:`fit` over every session of this run (resumes add up), outputs and
+        checkpoints included: the run's time to reach this step."""
+        return self.seconds_before + (time.perf_counter() - self.fit_started if self.fit_started else 0.0)
+
     # ------------------------------------------------------------------ the loop
     def fit(self) -> Path:
         cfg, main = self.cfg, self.env.is_main
+        self.fit_started = time.perf_counter()
         if main:
             self.run.write_config(to_dict(cfg))
             self.run.truncate_log(self.step)
