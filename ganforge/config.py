@@ -104,6 +104,8 @@ class RunConfig:
     ema_decay: float = 0.0
     ema_bn: str = "standing"
     ckpt_every: int = 1000
+    ckpt_every_min: float = 0.0  # also a checkpoint every this many minutes of training time (0: off)
+    max_minutes: float = 0.0     # stop once the run has trained this many minutes (0: no limit; steps still ends it)
     keep_checkpoints: int = 3
     sample_every: int = 500
     eval_every: int = 0
@@ -267,6 +269,8 @@ def _check_ranges(cfg: RunConfig) -> None:
     model = cfg.model
     checks = {"image_size": (cfg.image_size is None or cfg.image_size > 0, "a positive number of pixels"),
               "eval_every": (cfg.eval_every >= 0, "at least 0 (0: off)"),
+              "ckpt_every_min": (cfg.ckpt_every_min >= 0, "at least 0 (0: off)"),
+              "max_minutes": (cfg.max_minutes >= 0, "at least 0 (0: no limit)"),
               "seed": (0 <= cfg.seed < 2**63, "a whole number in 0..2**63-1"),
               "model.instance_noise": (model.instance_noise >= 0, "at least 0"),
               "model.instance_noise_steps": (model.instance_noise_steps >= 0, "at least 0")}

@@ -234,3 +234,33 @@ def test_checkpointed_ema_generator_has_the_batch_norm_statistics_of_its_own_wei
     # the same statistics up to float rounding (training ran its convolutions channels-last)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) and torch.allclose(c, d, rtol=1e-4, atol=1e-6)
                for (a, c), (b, d) in zip(saved, again))
+
+
+def _log(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+@needs_fashion
+def test_max_minutes_stops_with_a_checkpoint_and_a_resume_does_not_overrun(tmp_path):
+    budget = 0.004  # minutes: 0.24 s, far fewer than the 5,000 tiny steps asked for
+    run = ganforge.train("quickstart", tmp_path / "r", steps=5000, max_minutes=budget, **TINY)
+    payload = load_checkpoint(sorted((run / "checkpoints").glob("step-*.pt"))[-1])
+    log = _log(run)
+    assert 0 < payload["step"] < 5000 and log[-1]["step"] == payload["step"]
+    assert log[-1]["time_s"] >= 60 * budget and payload["train_seconds"] >= 60 * budget
+    times = [r["time_s"] for r in log]
+    assert all(a < b for a, b in zip(times, times[1:]))
+    ganforge.train("quickstart", run, resume=True, steps=5000, max_minutes=budget, **TINY)
+    assert _log(run) == log  # the budget is spent: nothing more is trained or logged
+    assert sorted((run / "checkpoints").glob("step-*.pt"))[-1].name == f"step-{payload['step']:07d}.pt"
+
+
+@needs_fashion
+def test_ckpt_every_min_saves_one_checkpoint_per_mark_of_training_time(tmp_path):
+    every = 0.005  # minutes
+    run = ganforge.train("vae-mnist-2d", tmp_path / "r", steps=60, ckpt_every_min=every, keep_checkpoints=1000,
+                         **{**TINY, "eval_every": 0})  # a small model: its checkpoints take little of each mark
+    payloads = [load_checkpoint(p) for p in sorted((run / "checkpoints").glob("step-*.pt"))]
+    marks = [int(p["train_seconds"] // (60 * every)) for p in payloads[:-1]]  # the last one ends the run
+    assert len(marks) >= 2 and all(m >= 1 for m in marks)
+    assert all(a < b for a, b in zip(marks, marks[1:]))  # never two checkpoints for the same mark

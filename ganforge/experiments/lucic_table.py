@@ -77,6 +77,8 @@ def machine() -> dict:
 
 def row_protocol(row: Row, options: ExperimentOptions, dataset: str) -> dict:
     """Everything that decides a row's number: the resolved run config, reference, n, features and seed."""
+    if "data" in options.overrides:
+        raise GanforgeError(f"lucic-table: the DATASET argument ({dataset}) sets data; drop the data= override")
     overrides = {**options.overrides, "data": f"{dataset}:train", "seed": options.seed}
     if options.data_root:
         overrides["data_root"] = options.data_root

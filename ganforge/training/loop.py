@@ -104,7 +104,7 @@ class Trainer:
         self.family.autocast = make_autocast(cfg.precision, self.device)
         if self.env.active:
             torch.manual_seed(cfg.seed + 1 + self.env.rank)  # each rank draws its own noise
-        self.seconds_before, self.fit_started = 0.0, 0.0
+        self.seconds_before, self.fit_started, self.marks_passed = 0.0, 0.0, 0
         self.step = self._restore() if resume else self._start_fresh()
         self._wrap_networks()
         self.grid_cols, self.fixed_z, self.fixed_labels = self._grid_inputs()
@@ -270,6 +270,19 @@ class Trainer:
         checkpoints included: the run's time to reach this step."""
         return self.seconds_before + (time.perf_counter() - self.fit_started if self.fit_started else 0.0)
 
+    def clock(self) -> tuple[bool, bool]:
+        """Whether ``max_minutes`` of training time are reached and whether a ``ckpt_every_min`` mark has
+        passed: rank 0's clock decides and every rank gets its answer, so all stop and save together."""
+        cfg = self.cfg
+        if not (cfg.max_minutes or cfg.ckpt_every_min):
+            return False, False
+        seconds, every = self.train_seconds(), 60 * cfg.ckpt_every_min
+        mark = bool(every) and seconds >= every * (self.seconds_before // every + 1 + self.marks_passed)
+        flags = torch.tensor([bool(cfg.max_minutes) and seconds >= 60 * cfg.max_minutes, mark], device=self.device)
+        (out_of_time, mark), _ = any_rank(flags & self.env.is_main, self.env)
+        self.marks_passed += int(mark)
+        return bool(out_of_time), bool(mark)
+
     # ------------------------------------------------------------------ the loop
     def fit(self) -> Path:
         cfg, main = self.cfg, self.env.is_main
@@ -280,19 +293,21 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not main, desc=cfg.preset or "train",
                    unit="step", mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
         meter, window_start, t0 = Meter(), self.step, time.perf_counter()
+        out_of_time = bool(cfg.max_minutes) and self.seconds_before >= 60 * cfg.max_minutes  # same on every rank
         try:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and not out_of_time:
                 stats = self.train_step()
                 self.step += 1
                 meter.add(stats)
                 bar.update(1)
-                last = self.step == cfg.steps
+                out_of_time, mark = self.clock()
+                last = self.step == cfg.steps or out_of_time
                 if main and (self.step % cfg.log_every == 0 or last):
                     self._log(meter, self.step - window_start, time.perf_counter() - t0, bar)
                     window_start, t0 = self.step, time.perf_counter()
                 grid = self.step % cfg.sample_every == 0 or last
                 evaluate = cfg.eval_every and (self.step % cfg.eval_every == 0 or last)
-                save = self.step % cfg.ckpt_every == 0 or last
+                save = self.step % cfg.ckpt_every == 0 or last or mark
                 if grid or evaluate or save:  # every rank: the EMA generator's BN statistics for its weights
                     self.family.refresh_ema_bn(self.step, cfg.batch_size // self.env.world, seed=cfg.seed)
                 if grid or evaluate:  # rank 0 alone; the others wait for it without a timeout
