@@ -20,6 +20,7 @@ from typing import Any, Optional
 import yaml
 
 from .errors import GanforgeError
+from .logsinks import log_sinks
 
 
 @dataclass
@@ -88,6 +89,9 @@ class RunConfig:
     ``ema_bn`` is which batch-norm statistics the EMA generator (``ema_decay`` > 0) samples with:
     ``standing`` (recomputed for the averaged weights before they are saved, shown or evaluated) or
     ``averaged`` (the EMA of the live network's running statistics).
+    ``log_to`` names the log sinks (:mod:`ganforge.logsinks`): ``jsonl`` (DIR/log.jsonl, always written) and
+    ``tensorboard`` (event files in DIR/tensorboard/); an override may give one name or several joined by
+    commas (``log_to=tensorboard``).
     """
 
     preset: str = ""
@@ -116,6 +120,7 @@ class RunConfig:
     channels_last: bool = True
     sync_bn: bool = False
     dist_timeout_min: float = 30.0
+    log_to: list[str] = field(default_factory=lambda: ["jsonl"])
     model: ModelConfig = field(default_factory=ModelConfig)
     g_opt: OptimConfig = field(default_factory=OptimConfig)
     d_opt: OptimConfig = field(default_factory=OptimConfig)
@@ -200,6 +205,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise GanforgeError(f"config {where} must be a list of {len(args)} numbers, got {value!r}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+    if origin is list:
+        if isinstance(value, str):  # an override: "tensorboard" or "jsonl,tensorboard"
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise GanforgeError(f"config {where} must be a list, got {value!r}")
+        return [_coerce(v, args[0], where) for v in value]
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
             raise GanforgeError(f"config {where} must be a mapping, got {value!r}")
@@ -229,7 +240,7 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Check values that have a fixed set of choices or must be positive."""
+    """Check values that have a fixed set of choices or must be positive; ``log_to`` gains ``jsonl``."""
     for key, allowed in CHOICES.items():
         obj = cfg.model if key == "z_dist" else cfg
         if getattr(obj, key) not in allowed:
@@ -243,6 +254,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     if not 0 < cfg.dist_timeout_min <= 1e6:  # also rejects nan and inf (a timedelta cannot hold them)
         raise GanforgeError(f"config dist_timeout_min must be a number of minutes in (0, 1e6], "
                             f"got {cfg.dist_timeout_min}")
+    cfg.log_to = log_sinks(cfg.log_to)
     if "name" not in cfg.model.generator:
         raise GanforgeError("config model.generator needs a 'name' (a registered network)")
     _check_real_targets(cfg.model)

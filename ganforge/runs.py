@@ -5,6 +5,7 @@
     DIR/samples/step-N.png    fixed-noise sample grids (same z every time, from the run's seed)
     DIR/checkpoints/step-N.pt models, EMA, optimisers, data-sampler position and RNG states
     DIR/curves.png            losses and D outputs over training
+    DIR/tensorboard/          TensorBoard event files (with ``log_to=tensorboard``)
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class RunDir:
         self.samples_dir = self.root / "samples"
         self.ckpt_dir = self.root / "checkpoints"
         self.curves_path = self.root / "curves.png"
+        self.tensorboard_dir = self.root / "tensorboard"
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(step, path) of every checkpoint, oldest first."""

@@ -67,6 +67,10 @@ def test_int_for_float_is_accepted_but_string_is_not():
     ({"dist_timeout_min": float("inf")}, "dist_timeout_min must be a number of minutes"),
     ({"sync_bn": "yes"}, "sync_bn must be true or false"),
     ({"steps.x": 1}, "'steps' is a value, not a section"),
+    ({"log_to": "wandb"}, "log_to='wandb' is not one of: jsonl, tensorboard"),
+    ({"log_to": "tensorboard,tb"}, "log_to='tb' is not one of"),
+    ({"log_to": [1]}, "log_to must be str"),
+    ({"log_to": {"a": 1}}, "log_to must be a list"),
 ])
 def test_bad_overrides_are_user_errors(overrides, message):
     with pytest.raises(GanforgeError, match=message):
@@ -81,6 +85,24 @@ def test_unknown_preset_lists_known_ones():
 def test_override_without_equals_is_rejected():
     with pytest.raises(GanforgeError, match="not KEY=VALUE"):
         parse_override("steps")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("log_to=tensorboard", ["jsonl", "tensorboard"]),
+    ("log_to=jsonl,tensorboard", ["jsonl", "tensorboard"]),
+    ("log_to=[tensorboard, jsonl, tensorboard]", ["jsonl", "tensorboard"]),
+    ("log_to=jsonl", ["jsonl"]),
+    ("log_to=", ["jsonl"]),
+])
+def test_log_to_override_always_keeps_jsonl(text, expected):
+    """One name, names joined by commas or a YAML list; log.jsonl is always written, so jsonl is first."""
+    assert resolve_config("lucic-ns", dict([parse_override(text)])).log_to == expected
+
+
+def test_config_saved_before_log_to_existed_resolves_to_jsonl():
+    saved = to_dict(resolve_config("lucic-ns"))
+    del saved["log_to"]
+    assert resolve_config("lucic-ns", base=saved).log_to == ["jsonl"]
 
 
 def test_round_trip_through_dict_is_identity():

@@ -1,7 +1,7 @@
 """Distributed training on CPU: two gloo processes launched with torchrun, end to end.
 
-* ``ganforge train`` under ``torchrun --nproc_per_node=2`` exits 0, only rank 0 writes the run directory,
-  and the checkpoint holds finite weights and one RNG state per rank (the ranks draw different noise).
+* ``ganforge train`` under ``torchrun --nproc_per_node=2`` exits 0, only rank 0 writes the run directory
+  (log.jsonl and, with ``log_to=tensorboard``, one event file), and the checkpoint holds finite weights and one RNG state per rank (the ranks draw different noise).
 * DDP really synchronises: a helper script drives ganforge's own ``Trainer`` in two processes, each saves
   its family's state; the parameters must be bit-identical across ranks although the ranks trained on
   different data shards and noise (their losses differ), and must have moved away from the initial weights.
@@ -126,7 +126,8 @@ def ddp_run(tmp_path_factory) -> Path:
     """One 2-process ``ganforge train quickstart`` run, shared by the tests below (read-only)."""
     base = tmp_path_factory.mktemp("ddp")
     out = base / "run"
-    _run(_torchrun(2) + ["-m", "ganforge", "train", "quickstart", "--out", str(out), *TRAIN_ARGS], cwd=base)
+    _run(_torchrun(2) + ["-m", "ganforge", "train", "quickstart", "--out", str(out), *TRAIN_ARGS,
+                         "log_to=tensorboard"], cwd=base)
     return out
 
 
@@ -150,6 +151,13 @@ def test_torchrun_two_processes_rank0_writes(ddp_run: Path) -> None:
     assert ckpts == ["step-0000003.pt", "step-0000006.pt"]
     grids = sorted(p.name for p in (ddp_run / "samples").iterdir())
     assert grids == ["step-0000003.png", "step-0000006.png"]
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert len([f for f in files if f.startswith("tensorboard/events.out.tfevents.")]) == 1  # rank 0's writer
+    events = EventAccumulator(str(ddp_run / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("loss_d")] == [2, 4, 6]
+    assert [e.step for e in events.Images("samples")] == [3, 6]
 
 
 def test_torchrun_checkpoint_contents(ddp_run: Path) -> None:

@@ -129,3 +129,23 @@ def test_cli_errors_exit_2_with_one_line(argv, expected, tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert expected in captured.err and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def test_lucic_table_rows_from_before_log_to_still_match(tmp_path):
+    """A finished row's protocol ignores where the log went (log_to, a key added after rows were measured),
+    and still refuses a row measured with another config value."""
+    from ganforge.config import resolve_config, to_dict
+    from ganforge.errors import GanforgeError
+    from ganforge.experiments.lucic_table import finished
+
+    def protocol(**overrides) -> dict:
+        return {"row": "ns", "config": to_dict(resolve_config("lucic-ns", overrides)), "reference": "fashion-mnist:test",
+                "n": 10_000, "features": "inception", "seed": 0, "generator": "ema"}
+
+    old = protocol()
+    del old["config"]["log_to"]
+    (tmp_path / "ns.json").write_text(json.dumps({"fid": 30.0, "protocol": old}))
+    assert finished(tmp_path / "ns.json", protocol())["fid"] == 30.0
+    assert finished(tmp_path / "ns.json", protocol(log_to="tensorboard"))["fid"] == 30.0
+    with pytest.raises(GanforgeError, match="another config"):
+        finished(tmp_path / "ns.json", protocol(**{"g_opt.lr": 1e-4}))

@@ -13,7 +13,7 @@ import ganforge
 
 LAYERS = [
     {"errors", "registry", "fileio"},
-    {"config", "runs", "metrics", "plots"},
+    {"config", "runs", "logsinks", "metrics", "plots"},
     {"data"},
     {"nets", "losses", "features"},
     {"models"},

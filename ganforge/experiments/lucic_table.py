@@ -35,6 +35,8 @@ from ._common import dataset_name
 
 NAME = "lucic-table"
 PROTOCOL_KEYS = ("config", "reference", "n", "features", "seed", "generator")
+# config keys that decide no number: where the log goes (rows written before log_to existed still match)
+NOT_PROTOCOL = ("log_to",)
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,19 @@ def finished(path: Path, protocol: dict) -> dict | None:
         return None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GanforgeError(f"{path}: not a readable lucic-table row ({exc}); delete it to measure the row again")
-    differ = [k for k in PROTOCOL_KEYS if old.get("protocol", {}).get(k) != protocol[k]]
+    differ = [k for k in PROTOCOL_KEYS if _compared(old.get("protocol", {}), k) != _compared(protocol, k)]
     if differ:
         raise GanforgeError(f"{path} was measured with another {', '.join(differ)}; use another --out "
                             f"(or delete the file) to measure row {protocol['row']} this way")
     return old
+
+
+def _compared(protocol: dict, key: str):
+    """A protocol's ``key`` as rows are compared by: the config without the keys that decide no number."""
+    value = protocol.get(key)
+    if key == "config" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in NOT_PROTOCOL}
+    return value
 
 
 def train_row(protocol: dict, run: Path) -> float:

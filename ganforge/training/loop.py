@@ -2,8 +2,9 @@
 
 One :class:`Trainer` builds everything from a :class:`~ganforge.config.RunConfig` (data, model family,
 optimisers, EMA, autocast, DDP) and runs Goodfellow et al. 2014's Algorithm 1: ``d_steps`` discriminator
-updates then one generator update per training step. Every ``log_every`` steps it appends a JSONL record,
-every ``sample_every`` steps it saves a fixed-noise grid and the curves, every ``ckpt_every`` steps (and at
+updates then one generator update per training step. Every ``log_every`` steps it hands a log record to the
+run's log sinks (log.jsonl, and TensorBoard with ``log_to=tensorboard``: :mod:`ganforge.logsinks`), every
+``sample_every`` steps it saves a fixed-noise grid (also handed to the sinks) and the curves, every ``ckpt_every`` steps (and at
 the end) a checkpoint holding everything needed to continue bit-for-bit: models, EMA, optimisers, the data
 sampler's position and every RNG state. A non-finite loss stops the run and keeps the last good checkpoint.
 
@@ -29,6 +30,7 @@ from ..config import RunConfig, from_dict, to_dict
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..fileio import atomic_path
+from ..logsinks import LogSinks, open_sinks, require
 from ..models import FAMILIES, generate_uint8
 from ..models.base import Batch
 from ..nets import NetShape
@@ -80,7 +82,9 @@ class Trainer:
     def __init__(self, cfg: RunConfig, out: str | Path, resume: bool = False,
                  evaluator: Optional[Evaluator] = None) -> None:
         self.cfg = cfg
+        require(cfg.log_to)  # a missing optional package fails here, before anything is built or written
         self.evaluator = evaluator
+        self.sinks = LogSinks()  # opened by fit() on rank 0
         self.run = RunDir(out)
         self.env, self.device = init_distributed(cfg.device, cfg.dist_timeout_min)
         if cfg.batch_size % self.env.world:
@@ -206,6 +210,7 @@ class Trainer:
         path = self.run.checkpoint_path(self.step)
         with wait_for_main(self.env, f"checkpoint-{self.step}"):
             if self.env.is_main:
+                self.sinks.flush()  # a resume from this checkpoint re-logs only the steps after it
                 save_checkpoint(path, {
                     "step": self.step, "config": json.dumps(to_dict(self.cfg)),
                     "shape": {"channels": self.shape.channels, "image_size": self.shape.image_size,
@@ -219,16 +224,20 @@ class Trainer:
         self.last_checkpoint = path
 
     def save_grid(self) -> None:
-        from torchvision.utils import save_image
+        """The fixed-noise grid as samples/step-N.png and to the log sinks: one uint8 array for both."""
+        from PIL import Image
+        from torchvision.utils import make_grid
 
-        images = self.family.generate(self.fixed_z, self.fixed_labels)
+        images = generate_uint8(self.family, self.fixed_z, self.fixed_labels)  # (N, C, H, W)
+        grid = make_grid(images, nrow=self.grid_cols, padding=2)  # (3, H', W') uint8, grey tiled to RGB
         with atomic_path(self.run.grid_path(self.step)) as tmp:
-            save_image(images.cpu(), tmp, nrow=self.grid_cols, padding=2)
+            Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+        self.sinks.image("samples", self.step, grid)
         plot_curves(self.run.read_log(), self.run.curves_path)
 
     def log_metrics(self) -> None:
         """Held-out statistics of the family and the evaluator's metrics of ``eval_n`` samples from a fixed
-        z, appended to the JSONL log as ``eval_*``.
+        z, logged (log.jsonl and any other sink) as ``eval_*``.
 
         The latents come from their own generator and everything runs in a forked RNG (the CPU's and this
         process's CUDA device's), so evaluating never changes the training streams: a run with
@@ -243,7 +252,7 @@ class Trainer:
             if self.evaluator is not None:
                 values.update(self.evaluator(generate_uint8(self.family, z, labels), labels))
         if values:
-            self.run.append_log({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
+            self.sinks.record({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
 
     def _heldout_batches(self, size: int = 500):
         """The test split of the training dataset as :class:`Batch` es in the family's range (loaded once)."""
@@ -261,7 +270,7 @@ class Trainer:
         record = {"step": self.step, "epoch": round(self.sampler.epochs_done(), 4),
                   "img_per_s": round(images / max(elapsed, 1e-9), 2), "time_s": round(self.train_seconds(), 2),
                   **means}
-        self.run.append_log(record)
+        self.sinks.record(record)
         bar.set_postfix({k: f"{means[k]:.3f}" for k in ("loss_d", "loss_g") if k in means}
                         | {"img/s": f"{record['img_per_s']:.0f}"})
 
@@ -289,7 +298,7 @@ class Trainer:
         self.fit_started = time.perf_counter()
         if main:
             self.run.write_config(to_dict(cfg))
-            self.run.truncate_log(self.step)
+            self.sinks = open_sinks(cfg.log_to, self.run, self.step)  # drops what was logged after self.step
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not main, desc=cfg.preset or "train",
                    unit="step", mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
         meter, window_start, t0 = Meter(), self.step, time.perf_counter()
@@ -320,5 +329,8 @@ class Trainer:
                     self.save_checkpoint()
         finally:
             bar.close()
-            shutdown(self.env)
+            try:
+                self.sinks.close()
+            finally:
+                shutdown(self.env)
         return self.run.root
