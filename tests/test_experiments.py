@@ -131,9 +131,10 @@ def test_cli_errors_exit_2_with_one_line(argv, expected, tmp_path, capsys):
     assert expected in captured.err and captured.err.count("\n") == 1 and "Traceback" not in captured.err
 
 
-def test_lucic_table_rows_from_before_log_to_still_match(tmp_path):
-    """A finished row's protocol ignores where the log went (log_to, a key added after rows were measured),
-    and still refuses a row measured with another config value."""
+def test_lucic_table_rows_from_before_new_keys_still_match(tmp_path):
+    """A finished row's protocol ignores where and how often things were written (log_to, ckpt_every) and
+    reads keys added after the row was measured (max_minutes) at their defaults, but still refuses a row
+    measured with another value of a key that decides the number."""
     from ganforge.config import resolve_config, to_dict
     from ganforge.errors import GanforgeError
     from ganforge.experiments.lucic_table import finished
@@ -143,9 +144,11 @@ def test_lucic_table_rows_from_before_log_to_still_match(tmp_path):
                 "n": 10_000, "features": "inception", "seed": 0, "generator": "ema"}
 
     old = protocol()
-    del old["config"]["log_to"]
+    for key in ("log_to", "max_minutes", "ckpt_every_min"):
+        del old["config"][key]
     (tmp_path / "ns.json").write_text(json.dumps({"fid": 30.0, "protocol": old}))
     assert finished(tmp_path / "ns.json", protocol())["fid"] == 30.0
-    assert finished(tmp_path / "ns.json", protocol(log_to="tensorboard"))["fid"] == 30.0
-    with pytest.raises(GanforgeError, match="another config"):
-        finished(tmp_path / "ns.json", protocol(**{"g_opt.lr": 1e-4}))
+    assert finished(tmp_path / "ns.json", protocol(log_to="tensorboard", ckpt_every=500))["fid"] == 30.0
+    for changed in ({"g_opt.lr": 1e-4}, {"max_minutes": 30}):
+        with pytest.raises(GanforgeError, match="another config"):
+            finished(tmp_path / "ns.json", protocol(**changed))

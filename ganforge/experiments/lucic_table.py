@@ -24,7 +24,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import __version__
-from ..config import resolve_config, to_dict
+from ..config import RunConfig, from_dict, resolve_config, to_dict
 from ..errors import GanforgeError
 from ..evaluation import evaluate_run
 from ..fileio import atomic_path, write_json, write_text
@@ -35,8 +35,10 @@ from ._common import dataset_name
 
 NAME = "lucic-table"
 PROTOCOL_KEYS = ("config", "reference", "n", "features", "seed", "generator")
-# config keys that decide no number: where the log goes (rows written before log_to existed still match)
-NOT_PROTOCOL = ("log_to",)
+# config keys that decide no number (where and how often things are written), so a row measured before
+# one of them existed, or with other checkpoint intervals, still matches
+NOT_PROTOCOL = ("description", "log_to", "log_every", "sample_every", "grid_size", "ckpt_every", "ckpt_every_min",
+                "keep_checkpoints", "eval_every", "eval_n", "dist_timeout_min")
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,16 @@ def finished(path: Path, protocol: dict) -> dict | None:
 
 
 def _compared(protocol: dict, key: str):
-    """A protocol's ``key`` as rows are compared by: the config without the keys that decide no number."""
+    """A protocol's ``key`` as rows are compared by: the config, keys added since at their defaults, without
+    the keys that decide no number."""
     value = protocol.get(key)
-    if key == "config" and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k not in NOT_PROTOCOL}
-    return value
+    if key != "config" or not isinstance(value, dict):
+        return value
+    try:
+        value = to_dict(from_dict(RunConfig, value))
+    except GanforgeError:
+        return value  # not a config this version reads: compared as written, so it differs
+    return {k: v for k, v in value.items() if k not in NOT_PROTOCOL}
 
 
 def train_row(protocol: dict, run: Path) -> float:
