@@ -168,3 +168,17 @@ def test_every_command_of_the_readme_tour_parses():
                                            "classifier", "report", "experiment"}
     resumed = next(a for a in parsed if a.command == "train" and a.resume)
     assert resumed.overrides == ["steps=6000"]  # a KEY=VALUE after --resume still reaches the overrides
+
+
+def test_a_reader_that_left_gets_no_traceback():
+    """``ganforge presets | head -1``: the pipe's reader is gone before ganforge writes."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    done = subprocess.run([sys.executable, "-m", "ganforge", "presets"], stdout=write, stderr=subprocess.PIPE,
+                          text=True)
+    os.close(write)
+    assert done.returncode == 141 and done.stderr == ""
