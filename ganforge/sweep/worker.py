@@ -13,6 +13,7 @@ gets more than ``N`` kept trials. Everything the user gave is checked before the
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -20,6 +21,7 @@ from typing import Callable, Optional
 from ..config import resolve_config
 from ..errors import GanforgeError
 from ..features import FEATURES
+from ..fileio import write_json
 from ._optuna import quiet, require_optuna
 from .objective import SurplusTrial, TrialObjective, default_scorer
 from .options import SweepOptions
@@ -29,6 +31,7 @@ from .spaces import SPACES
 from .storage import check_sqlite, open_storage, open_study, shown_url
 
 MAX_POLL = 10.0  # seconds between looks while waiting for other workers' trials
+MARKER = "sweep.json"  # in --out: the study whose runs the folder holds
 
 
 @dataclass
@@ -55,6 +58,19 @@ def check_options(options: SweepOptions) -> None:
     check_sqlite(options.storage_url, must_exist=False)
     if options.out.exists() and not options.out.is_dir():
         raise GanforgeError(f"sweep --out {options.out} is a file (expected a folder for the trials' runs)")
+    owner = folder_owner(options)
+    if owner not in (None, options.study_name):  # its trial-NNNN folders would be shared by two studies
+        raise GanforgeError(f"sweep --out {options.out} holds the runs of study {owner!r} (expected a folder of "
+                            f"study {options.study_name!r}'s runs: choose another --out)")
+
+
+def folder_owner(options: SweepOptions) -> Optional[str]:
+    """The study whose runs ``--out`` holds (from its ``sweep.json``), if any."""
+    try:
+        owner = json.loads((options.out / MARKER).read_text()).get("study")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return owner if isinstance(owner, str) else None
 
 
 def open_worker_study(options: SweepOptions):
@@ -64,7 +80,8 @@ def open_worker_study(options: SweepOptions):
     storage = open_storage(options.storage_url, options.heartbeat, options.grace, options.max_retry)
     study = open_study(storage, options.study_name, options.protocol(), TrialSeededSampler(options.seed),
                        PRUNERS.get(options.pruner)(options))
-    options.out.mkdir(parents=True, exist_ok=True)
+    if folder_owner(options) is None:  # --out is this study's folder from now on
+        write_json(options.out / MARKER, {"study": options.study_name, "storage": shown_url(options.storage_url)})
     return study
 
 
