@@ -100,6 +100,27 @@ def test_draws_depend_on_seed_and_trial_number_only():
     assert lucic_space(other.ask(), cfg) != a[0]
 
 
+def test_a_trial_is_refused_when_enough_trials_that_are_not_failed_precede_it():
+    """``--trials 2``: with one complete and one running trial a third is surplus; once the running one has
+    failed (its worker died), the next trial is needed, and the one after it is surplus again."""
+    from ganforge.sweep.objective import SurplusTrial, reserve
+
+    study = optuna.create_study()
+    study.tell(study.ask(), 1.0)
+    running = study.ask()
+    third = study.ask()
+    with pytest.raises(SurplusTrial):
+        reserve(third, 2)
+    assert third.user_attrs["surplus"] is True
+    study.tell(third, state=FAIL)
+    study.tell(running, state=FAIL)
+    fourth = study.ask()
+    reserve(fourth, 2)
+    assert "surplus" not in fourth.user_attrs
+    with pytest.raises(SurplusTrial):
+        reserve(study.ask(), 2)
+
+
 # ---------------------------------------------------------------- SQLite sweeps and the report
 
 @pytest.fixture(scope="module")
@@ -265,7 +286,6 @@ def running_trial_of(storage, study: str, pid: int):
     return None
 
 
-@pytest.mark.slow
 def test_two_workers_share_a_postgres_study_and_a_killed_workers_trial_is_resumed(cache, tmp_path):
     url, study, steps, trials = postgres_url(), f"two-workers-{uuid.uuid4().hex[:10]}", 40, 3
     env = {**os.environ, "GANFORGE_CACHE": str(cache),
