@@ -23,6 +23,7 @@ optuna = pytest.importorskip("optuna")
 import ganforge  # noqa: E402
 from ganforge.cli import main  # noqa: E402
 from ganforge.config import resolve_config  # noqa: E402
+from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.runs import RunDir  # noqa: E402
 from ganforge.sweep import SPACES, SweepOptions, run_sweep  # noqa: E402
 from ganforge.sweep.sampler import TrialSeededSampler  # noqa: E402
@@ -233,14 +234,24 @@ def test_the_same_worse_trial_completes_without_a_pruner(cache, tmp_path):
     opts = options(tmp_path, pruner="none")
     run_sweep(opts, scorer_factory=factory)
     assert [t.state for t in trials_of(opts.storage, "lucic-ns")] == [COMPLETE, COMPLETE]
+    # the same folder with a new storage: trial 0 of the new study must not resume the old trial 0's run
+    again = options(tmp_path, pruner="none", storage=f"sqlite:///{tmp_path / 'new.db'}")
+    with pytest.raises(GanforgeError, match="trial-0000 already holds a run that is not this trial's"):
+        run_sweep(again, scorer_factory=factory)
 
 
-def test_a_diverging_trial_is_an_inf_trial_and_the_worker_goes_on(cache, tmp_path):
-    opts = options(tmp_path, space="test-diverge", trials=2, pruner="none")
+def test_a_diverging_trial_is_an_inf_trial_and_the_worker_goes_on(cache, tmp_path, capsys):
+    """Both trials diverge; the worker finishes the study, and the report of its folder (the default SQLite
+    storage DIR/sweep.db) counts them as diverged and has no best trial."""
+    opts = options(tmp_path, space="test-diverge", trials=2, pruner="none", storage=None)
     assert run_sweep(opts)["finished"] == 2
-    trials = trials_of(opts.storage, "lucic-ns")
+    trials = trials_of(f"sqlite:///{opts.out / 'sweep.db'}", "lucic-ns")
     assert [t.state for t in trials] == [COMPLETE, COMPLETE] and [t.value for t in trials] == [math.inf] * 2
     assert all(t.user_attrs["diverged"].startswith("training diverged at step ") for t in trials)
+    assert main(["sweep", "report", str(opts.out)]) == 0, capsys.readouterr().err
+    summary = json.loads((opts.out / "report.json").read_text())
+    assert summary["best"] is None and summary["counts"]["diverged"] == summary["counts"]["complete"] == 2
+    assert (opts.out / "report.png").is_file()
 
 
 def test_a_nan_intermediate_score_ends_the_trial_as_diverged(cache, tmp_path):

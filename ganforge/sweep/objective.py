@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import RunConfig, resolve_config
-from ..errors import TrainingDiverged
+from ..errors import GanforgeError, TrainingDiverged
 from ..evaluation import ClassifierMetrics, evaluate_run
 from ..runs import RunDir
 from ..training.loop import Trainer
@@ -66,6 +66,16 @@ def reserve(trial, trials: int) -> None:
         raise SurplusTrial(f"trial {trial.number}: the study already has {trials} trials")
 
 
+def resume_step(run: Path, retry: bool) -> int:
+    """The step a trial's run continues from: its latest checkpoint for a retry, 0 for a new trial (whose
+    folder must not hold another run's checkpoints: resuming them would score someone else's training)."""
+    checkpoints = RunDir(run).checkpoints()
+    if checkpoints and not retry:
+        raise GanforgeError(f"{run} already holds a run that is not this trial's (a sweep folder reused with a "
+                            f"new storage?); choose another --out")
+    return checkpoints[-1][0] if checkpoints else 0
+
+
 class TrialObjective:
     """``objective(trial) -> FID`` for ``study.optimize``; ``scorer_factory`` builds the intermediate scorer."""
 
@@ -78,7 +88,7 @@ class TrialObjective:
         name = trial.user_attrs.get("run_name") or f"trial-{trial.number:04d}"  # a retry keeps its first dir
         run = self.options.out / name
         cfg, sampled = self.config(trial)
-        start = RunDir(run).checkpoints()[-1][0] if RunDir(run).checkpoints() else 0
+        start = resume_step(run, retry=bool(trial.user_attrs.get("attempts")))
         attempts = list(trial.user_attrs.get("attempts", [])) + [{"worker": worker_id(), "start_step": start}]
         for key, value in {"run_name": name, "run_dir": str(run.resolve()), "model": model_label(cfg),
                            "overrides": sampled, "attempts": attempts}.items():
