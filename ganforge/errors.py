@@ -10,6 +10,11 @@ class GanforgeError(Exception):
     """A problem with the user's input; its message is one line meant for the user."""
 
 
+class TrainingDiverged(GanforgeError):
+    """Training produced a loss (or an evaluation score) that is not finite. A single run reports it like any
+    other bad input; a hyperparameter sweep records the trial as diverged and goes on with the next one."""
+
+
 class GanforgeWarning(UserWarning):
     """A result that is computed but may mislead (e.g. a bandwidth chosen on images the model trained on);
     the CLI prints it as one ``ganforge: warning: ...`` line on stderr, and the protocol records it."""

@@ -214,6 +214,29 @@ def viz(kind: str, *args: str) -> tuple[str, ...]:
     return ("viz", "{run}", kind, "--out", "{tmp}/v.png", *args)
 
 
+def sweep(*args: str) -> tuple[str, ...]:
+    return ("sweep", "lucic-ns", "--trials", "1", "--out", "{tmp}/sw", *args)
+
+
+def sweep_report(*args: str, storage: str = "sqlite:///{tmp}/s.db") -> tuple[str, ...]:
+    return ("sweep", "report", "--storage", storage, "--out", "{tmp}/r.png", *args)
+
+
+def optuna_storage(name: str, *studies: str) -> Setup:
+    """``{tmp}/name``: an Optuna SQLite storage holding the (empty) studies ``studies``."""
+    def write(tmp: Path, where: dict) -> None:
+        import optuna
+
+        from ganforge.sweep._optuna import quiet
+
+        with quiet():
+            storage = optuna.storages.RDBStorage(f"sqlite:///{tmp / name}")
+            for study in studies:
+                optuna.create_study(study_name=study, storage=storage)
+            storage.engine.dispose()
+    return write
+
+
 def experiment(name: str, dataset: str, *args: str) -> tuple[str, ...]:
     return ("experiment", name, dataset, "--out", "{tmp}/exp", "--n", "16", *args)
 
@@ -376,6 +399,27 @@ CASES = [
     Case("viz-unknown-path", viz("interpolate", "--path", "curved"), ("curved",), run="gan"),
     Case("viz-rows-0", viz("interpolate", "--rows", "0"), ("--rows",), run="cgan"),
     Case("viz-out-jpg", ("viz", "{run}", "interpolate", "--out", "{tmp}/v.jpg"), ("v.jpg",), run="gan"),
+    # sweep: every refusal comes before the storage or --out is touched
+    Case("sweep-unknown-preset", ("sweep", "nope", "--trials", "1", "--out", "{tmp}/sw"), ("preset 'nope'",)),
+    Case("sweep-unknown-space", sweep("--space", "nope"), ("search space 'nope'", "lucic")),
+    Case("sweep-unknown-pruner", sweep("--pruner", "nope"), ("pruner 'nope'", "median")),
+    Case("sweep-unknown-features", sweep("--features", "nope"), ("extractor 'nope'",)),
+    Case("sweep-unknown-key", sweep("stepz=1"), ("stepz",)),
+    Case("sweep-bad-storage-url", sweep("--storage", "nope://x"), ("nope://x", "SQLAlchemy database URL")),
+    Case("sweep-unreachable-storage", sweep("--storage", "postgresql+psycopg://u:secret@127.0.0.1:1/db"),
+         ("u:***@127.0.0.1:1/db", "SQLAlchemy database URL")),
+    Case("sweep-in-memory-storage", sweep("--storage", "sqlite://"), ("sqlite://", "in-memory")),
+    Case("sweep-trials-0", ("sweep", "lucic-ns", "--trials", "0", "--out", "{tmp}/sw"), ("--trials", "'0'")),
+    Case("sweep-without-trials", ("sweep", "lucic-ns", "--out", "{tmp}/sw"), ("--trials N and --out DIR",)),
+    Case("sweep-out-is-a-file", sweep(), ("sw", "is a file"), raw("sw", b"")),
+    Case("sweep-folder-of-another-study", sweep(), ("study 'other'", "lucic-ns"), raw("sw/sweep.json", b'{"study": "other"}')),
+    Case("sweep-report-unknown-study", sweep_report("--study", "nope"), ("study 'nope'", "expected one of: a"),
+         optuna_storage("s.db", "a")),
+    Case("sweep-report-empty-storage", sweep_report(), ("holds no study",), optuna_storage("s.db")),
+    Case("sweep-report-missing-file", sweep_report(storage="sqlite:///{tmp}/none.db"), ("none.db", "no such SQLite file")),
+    Case("sweep-report-out-jpg", ("sweep", "report", "--storage", "sqlite:///{tmp}/s.db", "--out", "{tmp}/r.jpg"),
+         ("r.jpg", ".png"), optuna_storage("s.db", "a")),
+    Case("sweep-report-nothing-to-read", ("sweep", "report"), ("--storage URL",)),
     # experiment, classifier, fetch, presets, data
     Case("experiment-unknown", experiment("nope", "fashion-mnist"), ("experiment 'nope'",)),
     Case("experiment-unknown-dataset", experiment("missing-modes", "nope"), ("dataset 'nope'",)),
@@ -470,6 +514,19 @@ def test_corpus_is_large_and_covers_every_subcommand():
 
     assert {c.argv[0] for c in CASES if c.argv} == {c.name for c in COMMANDS} and len(CASES) >= 40
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("argv", [("sweep", "lucic-ns", "--trials", "1", "--out", "{tmp}/sw"),
+                                  ("sweep", "report", "--storage", "sqlite:///{tmp}/s.db", "--out", "{tmp}/r.png")])
+def test_sweep_without_optuna_installed_is_one_line(argv, tmp_path, monkeypatch, capsys):
+    """Without the optional optuna package (simulated: importing it fails) ``sweep`` names the extra to
+    install, and writes nothing."""
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert "optuna" in lines[0] and "pip install 'ganforge[sweep]'" in lines[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_real_terminal_sees_one_line_and_no_traceback(tiny_runs, tmp_path):

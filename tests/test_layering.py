@@ -1,4 +1,4 @@
-"""Imports flow one way: data -> nets/losses -> models -> training -> evaluation -> report -> cli.
+"""Imports flow one way: data -> nets/losses -> models -> training -> evaluation -> report/sweep -> cli.
 
 Every relative import in the package (module level or inside a function) is read with ``ast`` and must
 point at the same part or a lower layer. A cycle (api -> training/loop -> evaluate -> api, as once) or a
@@ -19,7 +19,7 @@ LAYERS = [
     {"models"},
     {"training"},
     {"evaluation", "viz", "sampling", "toy"},
-    {"experiments", "report"},
+    {"experiments", "report", "sweep"},
     {"api"},
     {"cli", "__main__"},
 ]

@@ -1,8 +1,8 @@
 """Command-line interface: parsing only; each subcommand calls one library function.
 
 Each module of this package registers its subcommands (see :mod:`.base`): ``runs`` (presets, train, sample,
-data), ``scores`` (score, eval, classifier), ``pictures`` (report, viz, experiment) and ``weights``
-(fetch). Bad input anywhere (a GanforgeError) prints one line on stderr and exits with status 2, no
+data), ``scores`` (score, eval, classifier), ``pictures`` (report, viz, experiment), ``weights``
+(fetch) and ``sweeps`` (sweep). Bad input anywhere (a GanforgeError) prints one line on stderr and exits with status 2, no
 traceback.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 from typing import Sequence
 
 from ..errors import GanforgeError
-from . import runs, scores, pictures, weights  # noqa: F401  (registers the subcommands, in this order)
+from . import runs, scores, pictures, weights, sweeps  # noqa: F401  (registers the subcommands, in this order)
 from .base import COMMANDS, Command, Parser, command
 
 __all__ = ["COMMANDS", "Command", "Parser", "build_parser", "command", "main", "parse_args"]

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..config import RunConfig, from_dict, to_dict
 from ..data import load_dataset, test_split_of
-from ..errors import GanforgeError
+from ..errors import GanforgeError, TrainingDiverged
 from ..fileio import atomic_path
 from ..logsinks import LogSinks, open_sinks, require
 from ..models import FAMILIES, generate_uint8
@@ -196,7 +196,7 @@ class Trainer:
             where = f" on rank{'s' * (len(ranks) > 1)} {', '.join(map(str, ranks))}" if self.env.active else ""
             last = self.last_checkpoint
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            raise GanforgeError(f"training diverged at step {self.step + 1}{where}: {names} is not finite; "
+            raise TrainingDiverged(f"training diverged at step {self.step + 1}{where}: {names} is not finite; "
                                 f"{kept}")
         out = dict(zip(stats, values.cpu().tolist()))
         out.update(lrs)
