@@ -32,6 +32,7 @@ from ganforge.config import parse_override
 from ganforge.errors import GanforgeError
 from ganforge.evaluation import score
 from ganforge.fileio import atomic_path, write_json
+from ganforge.plots import save_figure
 from ganforge.runs import RunDir
 from ganforge.training.checkpoint import load_checkpoint
 
@@ -127,8 +128,7 @@ def plot(files: list[str], png: str) -> None:
         ax.grid(alpha=0.3)
     by_time.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, png)
 
 
 def main(argv=None) -> int:

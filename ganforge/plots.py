@@ -19,6 +19,13 @@ PANELS = (("losses", ("loss_d", "loss_g", "loss_aux_d", "loss_aux_g", "loss_info
           ("classifier metrics (eval_every)", ("eval_is", "eval_ddm", "eval_fd_logits")))
 
 
+def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (a reader never sees half a file)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return Path(path)
+
+
 def plot_curves(rows: list[dict], path: Path) -> None:
     """Losses and mean D outputs against the training step, one panel each; skipped when empty."""
     if not rows:
@@ -36,5 +43,4 @@ def plot_curves(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, path)

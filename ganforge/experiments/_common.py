@@ -20,7 +20,8 @@ from .. import __version__
 from ..data import DATASETS, parse_spec
 from ..errors import GanforgeError
 from ..evaluation import METRICS, Context, make_extractor, preprocessing
-from ..fileio import atomic_path, write_json
+from ..fileio import write_json
+from ..plots import save_figure
 
 # Values that qualify another value (its spread or a chosen parameter) are not given panels of their own.
 AUX_SUFFIXES = ("_std", "_se", "_sigma")
@@ -125,8 +126,7 @@ def plot_panels(panels: Mapping[str, list[Curve]], path: Path, xlabel: str, titl
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, path)
 
 
 def write_outputs(out: Path, name: str, record: dict, draw: Callable[[Path], None]) -> dict:

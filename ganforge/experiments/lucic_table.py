@@ -27,7 +27,8 @@ from .. import __version__
 from ..config import RunConfig, from_dict, resolve_config, to_dict
 from ..errors import GanforgeError
 from ..evaluation import evaluate_run
-from ..fileio import atomic_path, write_json, write_text
+from ..fileio import write_json, write_text
+from ..plots import save_figure
 from ..runs import RunDir
 from ..training.loop import Trainer
 from . import EXPERIMENTS, ExperimentOptions
@@ -173,8 +174,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, path)
 
 
 def write_table(out: Path) -> list[str]:

@@ -22,7 +22,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..fileio import atomic_path, write_json
+from ..fileio import write_json
+from ..plots import save_figure
 from ._optuna import quiet, require_optuna
 from .options import ReportOptions
 from .storage import check_sqlite, load_studies, open_storage, shown_url
@@ -154,7 +155,6 @@ def write_report(options: ReportOptions) -> tuple[Path, Path]:
         rows = read_rows(studies)
     summary = summarise(rows, shown_url(options.storage), [s.study_name for s in studies])
     fig = draw(rows)
-    with atomic_path(options.out) as tmp:
-        fig.savefig(tmp, dpi=DPI, format="png")
+    save_figure(fig, options.out, DPI)
     write_json(options.summary_path, summary)
     return options.out, options.summary_path
