@@ -79,6 +79,7 @@ def test_lucic_space_draws_within_its_ranges_and_lambda_only_for_penalty_losses(
             assert 0.1 <= p["lambda"] <= 100.0 and out["model.loss_options.gp_weight"] == p["lambda"]
         if adversarial:
             assert p["d_steps"] in (1, 5) and out["d_opt.lr"] == p["lr"] and out["d_opt.betas"] == out["g_opt.betas"]
+            assert abs(out["steps"] * p["d_steps"] - cfg.steps * cfg.d_steps) < p["d_steps"]  # same D updates
         resolve_config(preset, out)  # every draw is a valid config
         study.tell(trial, 0.0)
     lrs = sorted(math.log10(d["lr"]) for d in draws)
@@ -150,7 +151,9 @@ def test_a_sqlite_sweep_records_its_runs_and_their_recomputed_scores(sqlite_swee
             p = trial.params
             assert cfg["g_opt"]["lr"] == cfg["d_opt"]["lr"] == p["lr"]
             assert cfg["g_opt"]["betas"] == cfg["d_opt"]["betas"] == [p["beta1"], p["beta2"]]
-            assert cfg["d_steps"] == p["d_steps"] and cfg["steps"] == 6 and cfg["data"] == "mnist-5k:train"
+            preset_d_steps = resolve_config(preset).d_steps
+            assert cfg["d_steps"] == p["d_steps"] and cfg["data"] == "mnist-5k:train"
+            assert cfg["steps"] == max(1, round(6 * preset_d_steps / p["d_steps"]))  # 6 steps' worth of D updates
             assert ("gp_weight" in cfg["model"]["loss_options"]) == penalised == ("lambda" in p)
             if penalised:
                 assert cfg["model"]["loss_options"]["gp_weight"] == p["lambda"]
@@ -159,9 +162,10 @@ def test_a_sqlite_sweep_records_its_runs_and_their_recomputed_scores(sqlite_swee
                 continue
             again = score(REFERENCE, str(run), ["fid"], "classifier", 64, 0)["fid"]
             assert trial.value == pytest.approx(again, rel=1e-9) and trial.user_attrs["metrics"]["fid"] == trial.value
-            assert trial.user_attrs["protocol"]["step"] == 6 and trial.user_attrs["protocol"]["n"] == [64, 64]
+            assert trial.user_attrs["protocol"]["step"] == cfg["steps"] and trial.user_attrs["protocol"]["n"] == [64, 64]
             evals = [r["step"] for r in RunDir(run).read_log() if "eval_fd_logits" in r]
-            assert sorted(trial.intermediate_values) == evals == [3, 6]
+            steps = cfg["steps"]  # eval_every=3 and the last step
+            assert sorted(trial.intermediate_values) == evals == sorted({*range(3, steps + 1, 3), steps})
 
 
 def test_the_report_draws_both_studies_and_its_best_is_the_minimum(sqlite_sweeps, capsys):
@@ -298,7 +302,8 @@ def running_trial_of(storage, study: str, pid: int):
 
 
 def test_two_workers_share_a_postgres_study_and_a_killed_workers_trial_is_resumed(cache, tmp_path):
-    url, study, steps, trials = postgres_url(), f"two-workers-{uuid.uuid4().hex[:10]}", 40, 3
+    # 100 generator steps with 1 D step, 20 when a trial draws 5 (the same D updates): killable either way
+    url, study, steps, trials = postgres_url(), f"two-workers-{uuid.uuid4().hex[:10]}", 100, 3
     env = {**os.environ, "GANFORGE_CACHE": str(cache),
            "PYTHONPATH": os.pathsep.join([str(Path(ganforge.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     out, storage = tmp_path / "sweep", optuna.storages.RDBStorage(url)  # the tables exist before the workers start
@@ -312,8 +317,8 @@ def test_two_workers_share_a_postgres_study_and_a_killed_workers_trial_is_resume
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=30)
         run = RunDir(victim.user_attrs["run_dir"])
-        killed_at, before = run.checkpoints()[-1][0], run.read_log()
-        assert 0 < killed_at < steps
+        killed_at, before, run_steps = run.checkpoints()[-1][0], run.read_log(), run.read_config()["steps"]
+        assert 0 < killed_at < run_steps
         b.wait(timeout=300)
         assert b.returncode == 0, (tmp_path / "b.log").read_text()[-3000:]
     finally:
@@ -337,7 +342,7 @@ def test_two_workers_share_a_postgres_study_and_a_killed_workers_trial_is_resume
     # then every later step once
     after = run.read_log()
     assert [r for r in after if r["step"] <= killed_at] == [r for r in before if r["step"] <= killed_at]
-    assert [r["step"] for r in after if "loss_d" in r] == list(range(1, steps + 1))
+    assert [r["step"] for r in after if "loss_d" in r] == list(range(1, run_steps + 1))
     assert all(t.user_attrs["attempts"][-1]["worker"].endswith((f":{a.pid}", f":{b.pid}")) for t in finished)
     assert all(len(t.user_attrs["attempts"]) == 1 for t in finished if t is not retry)
 

@@ -9,7 +9,8 @@ same learning-rate, beta1, D-steps and lambda ranges are compare_gan's ``params.
 file keeps Adam's beta2 at 0.999 and also samples D's batch norm, WGAN's clipping and BEGAN's lambda and
 gamma, which this space leaves at the preset's values.
 
-A space only samples what the model has: D's optimiser and ``d_steps`` when the family has a discriminator,
+The training budget is the preset's number of D updates, as in compare_gan: a draw of 5 D steps on a
+preset with 1 trains a fifth of its generator steps. A space only samples what the model has: D's optimiser and ``d_steps`` when the family has a discriminator,
 lambda when the preset's loss has a penalty weight (``gp_weight`` in its ``Args``). Values are proposed by
 the study's sampler through ``trial.suggest_*`` (Optuna), so a retried trial gets its original values back.
 """
@@ -51,6 +52,12 @@ def model_label(cfg: RunConfig) -> str:
     return cfg.model.family if "loss" in FAMILIES.get(cfg.model.family).unused_fields else cfg.model.loss
 
 
+def same_d_updates(cfg: RunConfig, d_steps: int) -> int:
+    """Generator steps that keep the config's number of D updates (``steps * d_steps``) with ``d_steps``:
+    compare_gan trains for a number of epochs of D updates, whatever n_disc is."""
+    return max(1, round(cfg.steps * cfg.d_steps / d_steps))
+
+
 @SPACES.register("lucic")
 def lucic_space(trial, cfg: RunConfig) -> dict[str, Any]:
     """Lucic et al. 2018's wide ranges (see the module docstring); keys as ``KEY=VALUE`` overrides."""
@@ -58,7 +65,9 @@ def lucic_space(trial, cfg: RunConfig) -> dict[str, Any]:
     betas = [trial.suggest_float("beta1", 0.0, BETA_MAX), trial.suggest_float("beta2", 0.0, BETA_MAX)]
     out: dict[str, Any] = {"g_opt.lr": lr, "g_opt.betas": betas}
     if has_discriminator(cfg):
-        out.update({"d_opt.lr": lr, "d_opt.betas": betas, "d_steps": trial.suggest_categorical("d_steps", [1, 5])})
+        d_steps = trial.suggest_categorical("d_steps", [1, 5])
+        out.update({"d_opt.lr": lr, "d_opt.betas": betas, "d_steps": d_steps,
+                    "steps": same_d_updates(cfg, d_steps)})
     key = penalty_key(cfg)
     if key is not None:
         out[f"model.loss_options.{key}"] = trial.suggest_float("lambda", 0.1, 100.0, log=True)
