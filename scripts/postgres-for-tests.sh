@@ -10,6 +10,10 @@ ganforge_pg_fail() {
   return 1
 }
 
+ganforge_pg_as() {  # run as postgres from /, a folder it may enter (it cannot enter root's clone)
+  (cd / && runuser -u postgres -- "$@")
+}
+
 ganforge_pg_start() {
   [ "$(id -u)" = 0 ] || { ganforge_pg_fail "not root (initdb runs as the postgres user via runuser)"; return 1; }
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -24,12 +28,12 @@ ganforge_pg_start() {
   GANFORGE_PG_DIR=$(mktemp -d /tmp/ganforge-pg.XXXXXX) || { ganforge_pg_fail "mktemp failed"; return 1; }
   chown postgres: "$GANFORGE_PG_DIR" && chmod 700 "$GANFORGE_PG_DIR" || { ganforge_pg_fail "chown failed"; return 1; }
   local port=5433 log="$GANFORGE_PG_DIR/server.log"
-  runuser -u postgres -- "$GANFORGE_PG_BIN/initdb" -D "$GANFORGE_PG_DIR/data" -A trust -U postgres \
+  ganforge_pg_as "$GANFORGE_PG_BIN/initdb" -D "$GANFORGE_PG_DIR/data" -A trust -U postgres \
     >"$GANFORGE_PG_DIR/initdb.log" 2>&1 || { ganforge_pg_fail "initdb failed (see $GANFORGE_PG_DIR/initdb.log)"; return 1; }
-  runuser -u postgres -- "$GANFORGE_PG_BIN/pg_ctl" -D "$GANFORGE_PG_DIR/data" -l "$log" -w -t 60 \
+  ganforge_pg_as "$GANFORGE_PG_BIN/pg_ctl" -D "$GANFORGE_PG_DIR/data" -l "$log" -w -t 60 \
     -o "-k $GANFORGE_PG_DIR -p $port -c listen_addresses=''" start >/dev/null \
     || { ganforge_pg_fail "pg_ctl start failed (see $log)"; return 1; }
-  runuser -u postgres -- "$GANFORGE_PG_BIN/createdb" -h "$GANFORGE_PG_DIR" -p "$port" ganforge_test \
+  ganforge_pg_as "$GANFORGE_PG_BIN/createdb" -h "$GANFORGE_PG_DIR" -p "$port" ganforge_test \
     || { ganforge_pg_fail "createdb failed"; return 1; }
   export GANFORGE_TEST_POSTGRES_URL="postgresql+psycopg://postgres@/ganforge_test?host=$GANFORGE_PG_DIR&port=$port"
   echo "== PostgreSQL $(basename "$(dirname "$GANFORGE_PG_BIN")") for the sweep tests: $GANFORGE_TEST_POSTGRES_URL"
@@ -37,7 +41,7 @@ ganforge_pg_start() {
 
 ganforge_pg_stop() {
   [ -n "${GANFORGE_PG_DIR:-}" ] || return 0
-  runuser -u postgres -- "$GANFORGE_PG_BIN/pg_ctl" -D "$GANFORGE_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  ganforge_pg_as "$GANFORGE_PG_BIN/pg_ctl" -D "$GANFORGE_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$GANFORGE_PG_DIR"
   GANFORGE_PG_DIR=
 }
