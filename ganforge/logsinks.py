@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 from .errors import GanforgeError
 from .registry import Registry
@@ -26,7 +26,16 @@ from .registry import Registry
 if TYPE_CHECKING:
     import torch
 
-    from .runs import RunDir
+
+class RunLog(Protocol):
+    """What a sink needs of a run directory (:class:`ganforge.runs.RunDir` is one; this module sits below
+    it, beside the config that names the sinks)."""
+
+    tensorboard_dir: Path
+
+    def truncate_log(self, step: int) -> None: ...
+
+    def append_log(self, record: dict) -> None: ...
 
 ALWAYS = "jsonl"  # the run directory's own log; other sinks are added to it
 
@@ -38,7 +47,7 @@ class LogSink:
     def check_available(cls) -> None:
         """Raise a :class:`GanforgeError` naming what to install if this sink cannot work here."""
 
-    def __init__(self, run: "RunDir", start_step: int) -> None:
+    def __init__(self, run: RunLog, start_step: int) -> None:
         """Open the sink for a run that trains on from ``start_step``; drop what was logged after it."""
 
     def record(self, record: dict) -> None:
@@ -61,7 +70,7 @@ SINKS: Registry[type[LogSink]] = Registry("log sink", base=LogSink)
 class JsonlSink(LogSink):
     """Appends each record as one JSON line to DIR/log.jsonl (each append is written through at once)."""
 
-    def __init__(self, run: "RunDir", start_step: int) -> None:
+    def __init__(self, run: RunLog, start_step: int) -> None:
         self.run = run
         run.truncate_log(start_step)
 
@@ -81,7 +90,7 @@ class TensorBoardSink(LogSink):
             raise GanforgeError("log_to=tensorboard needs the tensorboard package, which is not installed: "
                                 "pip install 'ganforge[tensorboard]' (or pip install 'tensorboard>=2.14')") from None
 
-    def __init__(self, run: "RunDir", start_step: int) -> None:
+    def __init__(self, run: RunLog, start_step: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         folder = run.tensorboard_dir
@@ -160,7 +169,7 @@ class LogSinks:
             sink.close()
 
 
-def open_sinks(names: Iterable[str], run: "RunDir", start_step: int) -> LogSinks:
+def open_sinks(names: Iterable[str], run: RunLog, start_step: int) -> LogSinks:
     """Open the sinks ``names`` (``jsonl`` always among them) for ``run`` training on from ``start_step``."""
     opened = LogSinks()
     try:
