@@ -1,9 +1,10 @@
 """Controlled experiments on a metric's behaviour: ``ganforge experiment NAME DATASET --out DIR``.
 
 Each experiment is a registered function ``(ExperimentOptions) -> dict`` (a JSON-ready record with its
-``protocol``) plus the plot it draws, written atomically under ``DIR``. A function may say
-``default_n`` (images per set, else 2,000) and ``takes_rows`` (a table experiment taking ``--rows`` and
-``KEY=VALUE`` overrides; the others refuse them). Every module of this package is imported, so a new experiment is one new file.
+``protocol``) plus the plot it draws, written atomically under ``DIR``. A function may say ``default_n``
+(images per set, else 2,000) and ``takes_rows`` (a table experiment taking ``--rows`` and ``KEY=VALUE``
+overrides; the others refuse them). Every module of this package is imported, so a new experiment is one new
+file.
 """
 from __future__ import annotations
 

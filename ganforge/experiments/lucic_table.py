@@ -146,7 +146,8 @@ def measure_row(row: Row, options: ExperimentOptions, dataset: str) -> dict:
               "published_fid": row.published_fid if dataset == PUBLISHED_ON else None,
               "train_seconds": round(train_seconds, 1), "eval_seconds": round(time.perf_counter() - t0, 1),
               "steps": protocol["config"]["steps"], "run": str(run),
-              "protocol": {**protocol, "fid": result["protocol"], "machine": machine(), "ganforge_version": __version__}}
+              "protocol": {**protocol, "fid": result["protocol"], "machine": machine(),
+                           "ganforge_version": __version__}}
     write_json(path, record)
     return record
 

@@ -1,18 +1,19 @@
 """Search spaces: ``(trial, base config) -> {dotted config key: value}``, registered by name (``--space``).
 
-``lucic`` is the wide random-search space of Lucic et al. 2018 (*Are GANs Created Equal? A Large-Scale
-Study*, the section on the large-scale experimental evaluation and its hyperparameter search: settings drawn
-at random from wide ranges, one training run per draw, compared by FID): the Adam learning rate, log-uniform in [1e-5, 1e-2], shared by G and D; Adam's
-beta1 and beta2, uniform in [0, 1); the number of discriminator updates per generator update, 1 or 5; and
-for the losses with a gradient penalty (WGAN-GP, DRAGAN) its weight lambda, log-uniform in [0.1, 100]. The
-same learning-rate, beta1, D-steps and lambda ranges are compare_gan's ``params.py`` ``wide`` ranges; that
-file keeps Adam's beta2 at 0.999 and also samples D's batch norm, WGAN's clipping and BEGAN's lambda and
-gamma, which this space leaves at the preset's values.
+``lucic`` is the wide random-search space of Lucic et al. 2018 (*Are GANs Created Equal? A Large-Scale Study*,
+the section on the large-scale experimental evaluation and its hyperparameter search: settings drawn at random
+from wide ranges, one training run per draw, compared by FID): the Adam learning rate, log-uniform in
+[1e-5, 1e-2], shared by G and D; Adam's beta1 and beta2, uniform in [0, 1); the number of discriminator updates per
+generator update, 1 or 5; and for the losses with a gradient penalty (WGAN-GP, DRAGAN) its weight lambda,
+log-uniform in [0.1, 100]. The same learning-rate, beta1, D-steps and lambda ranges are compare_gan's
+``params.py`` ``wide`` ranges; that file keeps Adam's beta2 at 0.999 and also samples D's batch norm, WGAN's
+clipping and BEGAN's lambda and gamma, which this space leaves at the preset's values.
 
-The training budget is the preset's number of D updates, as in compare_gan: a draw of 5 D steps on a
-preset with 1 trains a fifth of its generator steps. A space only samples what the model has: D's optimiser and ``d_steps`` when the family has a discriminator,
-lambda when the preset's loss has a penalty weight (``gp_weight`` in its ``Args``). Values are proposed by
-the study's sampler through ``trial.suggest_*`` (Optuna), so a retried trial gets its original values back.
+The training budget is the preset's number of D updates, as in compare_gan: a draw of 5 D steps on a preset
+with 1 trains a fifth of its generator steps. A space only samples what the model has: D's optimiser and
+``d_steps`` when the family has a discriminator, lambda when the preset's loss has a penalty weight
+(``gp_weight`` in its ``Args``). Values are proposed by the study's sampler through ``trial.suggest_*``
+(Optuna), so a retried trial gets its original values back.
 """
 from __future__ import annotations
 

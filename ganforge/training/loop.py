@@ -4,9 +4,10 @@ One :class:`Trainer` builds everything from a :class:`~ganforge.config.RunConfig
 optimisers, EMA, autocast, DDP) and runs Goodfellow et al. 2014's Algorithm 1: ``d_steps`` discriminator
 updates then one generator update per training step. Every ``log_every`` steps it hands a log record to the
 run's log sinks (log.jsonl, and TensorBoard with ``log_to=tensorboard``: :mod:`ganforge.logsinks`), every
-``sample_every`` steps it saves a fixed-noise grid (also handed to the sinks) and the curves, every ``ckpt_every`` steps (and at
-the end) a checkpoint holding everything needed to continue bit-for-bit: models, EMA, optimisers, the data
-sampler's position and every RNG state. A non-finite loss stops the run and keeps the last good checkpoint.
+``sample_every`` steps it saves a fixed-noise grid (also handed to the sinks) and the curves, every
+``ckpt_every`` steps (and at the end) a checkpoint holding everything needed to continue bit-for-bit: models,
+EMA, optimisers, the data sampler's position and every RNG state. A non-finite loss stops the run and keeps
+the last good checkpoint.
 
 Under torchrun every rank takes the same decisions at the same step: a non-finite loss on any rank stops all
 of them, and while rank 0 alone writes grids, evaluates or saves, the others wait for it (see
