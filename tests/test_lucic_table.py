@@ -88,3 +88,10 @@ def test_rows_are_checked_before_any_training(tmp_path):
     with pytest.raises(GanforgeError, match="unknown row"):
         run_experiment("lucic-table", options(tmp_path / "t", rows=("ns", "bogus")))
     assert not (tmp_path / "t").exists()
+
+
+def test_the_default_protocol_is_10k_generated_against_10k_test_images(tmp_path):
+    asked = ExperimentOptions("fashion-mnist", tmp_path / "t", None, None, None, 0, None, ["ns", "bogus"], {})
+    with pytest.raises(GanforgeError, match="unknown row"):
+        run_experiment("lucic-table", asked)
+    assert asked.n == 10_000
