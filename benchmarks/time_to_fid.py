@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
 import ganforge
 from ganforge.config import parse_override
 from ganforge.errors import GanforgeError
 from ganforge.evaluation import score
+from ganforge.experiments.lucic_table import machine
 from ganforge.fileio import atomic_path, write_json
 from ganforge.plots import save_figure
 from ganforge.runs import RunDir
@@ -76,15 +75,6 @@ def score_point(run: Path, checkpoint: Path, args: argparse.Namespace, reference
     return {"step": int(payload["step"]), "minutes": round(float(payload.get("train_seconds", float("nan"))) / 60, 3),
             "images_seen": int(payload["step"]) * cfg.batch_size * cfg.d_steps, "fid": result["fid"],
             "checkpoint": checkpoint.name, "fid_protocol": result["protocol"]}
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                    if ln.startswith("model name")), cpu)
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def measure(args: argparse.Namespace) -> Path:
