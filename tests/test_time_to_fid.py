@@ -18,14 +18,17 @@ spec.loader.exec_module(time_to_fid)
 
 
 @needs_fashion
-def test_points_are_the_fid_of_each_time_checkpoint_and_a_rerun_adds_nothing(tmp_path):
+def test_points_are_the_fid_of_each_time_checkpoint_and_a_rerun_adds_nothing(tmp_path, monkeypatch):
     run, out = tmp_path / "run", tmp_path / "ttf.json"
+    scored, score_point = [], time_to_fid.score_point
+    monkeypatch.setattr(time_to_fid, "score_point", lambda r, ckpt, *a: scored.append(ckpt.name) or score_point(r, ckpt, *a))
     argv = ["vae-mnist-2d", "data=fashion-mnist:train[:512]", "batch_size=16", "eval_every=0", "--minutes", "0.02",
             "--every", "0.005", "--n", "40", "--features", "pixels", "--run", str(run), "--out", str(out)]
     assert time_to_fid.main(argv) == 0
     data = json.loads(out.read_text())
     points, checkpoints = data["points"], RunDir(run).checkpoints()
     assert [p["checkpoint"] for p in points] == [p.name for _, p in checkpoints] and len(points) >= 3
+    assert scored == [checkpoints[-1][1].name] + [p.name for _, p in checkpoints[:-1]]  # the budget's answer first
     assert points[-1]["minutes"] >= 0.02 > points[-2]["minutes"]  # the budget ends the run
     assert all(a["minutes"] < b["minutes"] and a["step"] < b["step"] for a, b in zip(points, points[1:]))
     assert all(p["images_seen"] == p["step"] * 16 for p in points)
