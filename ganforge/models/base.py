@@ -100,10 +100,11 @@ class Family(nn.Module, abc.ABC):
     def set_sources(self, images: torch.Tensor) -> None:
         """uint8 images (M, C, H, W) an image-modifying family samples from (``needs_sources``); default: unused."""
 
-    def grid_images(self, z: torch.Tensor, labels: Optional[torch.Tensor], cols: int) -> tuple[torch.Tensor, int]:
+    def grid_images(self, z: torch.Tensor, labels: Optional[torch.Tensor], cols: int,
+                    use_ema: bool = True) -> tuple[torch.Tensor, int]:
         """The progress grid for fixed latents ``z`` (and labels): uint8 images (N, C, H, W) and the row
         length; by default the samples themselves, ``cols`` per row."""
-        return generate_uint8(self, z, labels), cols
+        return generate_uint8(self, z, labels, use_ema=use_ema), cols
 
     def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Statistics on held-out data (the test split) logged every ``eval_every`` steps; default: none.
