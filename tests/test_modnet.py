@@ -251,6 +251,9 @@ def test_a_trained_classifier_moves_when_not_frozen(tmp_path):
     ({"options": {"l1_scaling": "median"}}, r"^unknown L1 scaling 'median'"),
     ({"options": {"d_form": "alternative"}, "loss": "wgan"}, r"^model.options.d_form=alternative .* got 'wgan'$"),
     ({"options": {"lambda": 1.0}}, r"^ModNet has no option 'lambda'"),
+    ({"options": {"l1_weight": "big"}}, r"^config ModNet.l1_weight must be float, got 'big'$"),
+    ({"options": {"classifier_init": "dataset:fashion-mnist"}},
+     r"^model.options.classifier_init needs model.options.critic=separate"),
 ])
 def test_bad_configs_are_one_line_errors(change, message):
     base = {"family": "modnet", "generator": dict(SMALL_G), "discriminator": {"name": "acgan-d", "width": 8}}

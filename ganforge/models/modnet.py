@@ -35,7 +35,7 @@ from torch import nn
 
 from ..errors import GanforgeError
 from ..losses.modnet import D_FORMS, L1_SCALINGS, label_loss
-from ..nets import GENERATORS, build_from_spec
+from ..nets import GENERATORS, build_from_spec, make_args
 from ..nets.delta import BOUNDS, DeltaGenerator
 from .base import FAMILIES, Batch, Family, to_uint8
 from .gan import LogitOnly, prepare_discriminator, update_discriminator, with_penalty
@@ -65,7 +65,7 @@ class ModNet(Family):
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
-        args = self.args
+        self.args = args = make_args(type(self), cfg.options, typed=True)  # l1_weight=abc: a one-line error
         net = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         if not getattr(net, "takes_images", False):
             raise GanforgeError(f"model.generator {cfg.generator['name']!r} does not fit family 'modnet' "

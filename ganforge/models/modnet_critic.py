@@ -95,9 +95,10 @@ def _discriminator(cfg: ModelConfig, shape: NetShape, kind: str, critic: str) ->
 
 @CRITICS.register("shared")
 def shared_critic(cfg: ModelConfig, shape: NetShape, freeze: bool) -> tuple[nn.Module, nn.Module]:
-    if freeze:
-        raise GanforgeError("model.options.freeze_classifier needs model.options.critic=separate (a shared "
-                            "critic's classifier is the discriminator itself)")
+    if freeze or cfg.options.get("classifier_init"):
+        option = "freeze_classifier" if freeze else "classifier_init"
+        raise GanforgeError(f"model.options.{option} needs model.options.critic=separate (a shared critic's "
+                            f"classifier is the discriminator itself)")
     d = _discriminator(cfg, shape, "auxiliary", "shared")
     return d, d
 
