@@ -229,6 +229,19 @@ def test_frozen_classifier_never_changes_while_g_and_d_do(tmp_path):
     assert any(not torch.equal(v, fam.D.d.state_dict()[k]) for k, v in d0.items())
 
 
+def test_weight_clipping_leaves_a_frozen_classifier_alone(tmp_path):
+    path, saved = _classifier_file(tmp_path)
+    shape = NetShape(1, 28, 8, 10)
+    cfg = ModelConfig(family="modnet", generator=dict(SMALL_G), discriminator={"name": "dcgan-d", "width": 8},
+                      loss="wgan", loss_options={"clip": 0.001},
+                      options={"critic": "separate", "classifier_init": str(path), "freeze_classifier": True})
+    fam = FAMILIES.get("modnet")(cfg, shape)
+    fam.init_from_data(torch.zeros(1, 28, 28))
+    fam.d_step(Batch(_images(8), torch.arange(8)), _optimizers(fam))
+    assert_bitwise_equal(fam.D.classifier.net.state_dict(), saved)
+    assert max(p.abs().max().item() for p in fam.D.d.parameters()) <= 0.001 + 1e-9  # the real/fake D was clipped
+
+
 def test_a_trained_classifier_moves_when_not_frozen(tmp_path):
     path, saved = _classifier_file(tmp_path)
     fam = _family(critic="separate", classifier_init=str(path))

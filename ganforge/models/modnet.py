@@ -38,7 +38,7 @@ from ..losses.modnet import D_FORMS, L1_SCALINGS, label_loss
 from ..nets import GENERATORS, build_from_spec, make_args
 from ..nets.delta import BOUNDS, DeltaGenerator
 from .base import FAMILIES, Batch, Family, to_uint8
-from .gan import LogitOnly, prepare_discriminator, update_discriminator, with_penalty
+from .gan import LogitOnly, prepare_discriminator, with_penalty
 from .modnet_critic import CRITICS, DatasetClassifier
 
 
@@ -143,7 +143,13 @@ class ModNet(Family):
         stats = {"loss_label_d": labels.detach(),
                  "acc_real": (real_cls.argmax(1) == y).float().mean().detach()}
         loss = with_penalty(self, LogitOnly(self.net("d")), x, fake, adversarial + labels, stats)
-        return update_discriminator(self, loss, adversarial, real_out, fake_out, opts, stats)
+        opts["d"].zero_grad(set_to_none=True)
+        loss.backward()
+        opts["d"].step()
+        self.loss.after_d_step(getattr(self.D, "d", self.D))  # WGAN's clipping: the real/fake net only
+        squash = torch.sigmoid if self.loss.outputs_are_logits else (lambda t: t)
+        return {"loss_d": adversarial.detach(), "d_real": squash(real_out).mean().detach(),
+                "d_fake": squash(fake_out).mean().detach(), **stats}
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         """Descend L_G (2.3) + L_label on G(y_t, x) (2.5) + lambda L_1 (2.6): G's part of eq. 2.7."""
