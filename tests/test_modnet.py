@@ -346,6 +346,9 @@ def test_sample_modifies_test_images_and_the_grid_is_written(tmp_path):
     assert torch.equal(images, model.sample(6, seed=1, batch_size=2))
     test = load_dataset("fashion-mnist:test").images
     assert torch.equal(model.family.sources, test)
+    result, delta = model.modify(test[:4], torch.tensor([1, 2, 3, 4]))
+    torch.testing.assert_close(result - delta, test[:4].float() / 255 * 2 - 1)
+    assert result.shape == (4, 1, 28, 28) and result.abs().max() <= 1
 
 
 @needs_fashion

@@ -49,6 +49,15 @@ class TrainedModel:
         return generate_uint8(self.family, z, labels, use_ema=use_ema, draw=pixels, chunk=batch_size)
 
 
+    def modify(self, images: torch.Tensor, targets: torch.Tensor,
+               use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """An image-modifying model's (result, delta) for ``images`` (uint8, or floats in [-1, 1]) and target
+        labels, as floats in [-1, 1] and [-2, 2] (ModNet); other models have no such thing."""
+        if not self.family.needs_sources:
+            raise GanforgeError(f"model family {self.config.model.family!r} does not modify images")
+        return self.family.modify(images, targets, use_ema=use_ema)
+
+
 def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> TrainedModel:
     """Restore the latest checkpoint of ``run_dir`` (or ``checkpoint``) as a :class:`TrainedModel`."""
     run = RunDir(run_dir)
