@@ -384,3 +384,20 @@ def test_heldout_stats_with_a_zero_delta_measure_the_critic_on_real_images():
     assert stats["critic_acc_real"] == pytest.approx((predicted == y).float().mean().item())
     assert stats["fooling_rate"] == pytest.approx((predicted == y_t).float().mean().item())
     assert fam.training  # the mode it was in is restored
+
+
+@needs_fashion
+@pytest.mark.parametrize("override, fragment", [
+    ("model.options.bound=squash", "unknown bound 'squash' (expected one of: clip, renorm)"),
+    ("g_steps=0", "config g_steps must be a positive whole number, got 0"),
+    ("model.options.classifier_init=/nowhere/c.safetensors",
+     "model.options.classifier_init: /nowhere/c.safetensors is not a file"),
+])
+def test_cli_train_bad_modnet_input_is_one_line_and_exit_2(tmp_path, capsys, override, fragment):
+    from ganforge.cli import main
+
+    args = [f"{k}={v}" for k, v in TINY.items()] + ["model.options.critic=separate",
+                                                     "model.discriminator.name=dcgan-d", override]
+    assert main(["train", "modnet-fashion", "--out", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and fragment in err, err
