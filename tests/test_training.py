@@ -184,17 +184,19 @@ def test_load_and_sample_are_deterministic_and_batch_size_free(tmp_path):
 
 @needs_fashion
 @pytest.mark.parametrize("preset", __import__("ganforge.config", fromlist=["preset_names"]).preset_names())
-def test_every_preset_trains_two_steps(tmp_path, preset, request, monkeypatch):
+def test_every_preset_trains_two_steps(tmp_path, preset):
     """One contract test over the preset registry: each trains through the CLI, logs finite losses and samples
-    its geometry. A preset that freezes a cached dataset classifier (ModNet's interpretability presets) gets
-    the session's small mnist-5k classifier, which fits these 28x28 grey images, instead of training its own."""
+    its geometry. A preset that loads a cached dataset classifier (ModNet's interpretability presets) gets an
+    untrained classifier file of the same network for these 28x28 grey images instead of training one."""
+    from safetensors.torch import save_file
+
     from ganforge.cli import main
+    from ganforge.features.classifier import SmallCNN
 
     extra = {}
     if "classifier_init" in load_preset(preset).get("model", {}).get("options", {}):
-        cache, _ = request.getfixturevalue("mnist5k_classifier")
-        monkeypatch.setenv("GANFORGE_CACHE", str(cache))
-        extra["model.options.classifier_init"] = "dataset:mnist-5k"
+        save_file(SmallCNN(1, 10).state_dict(), str(tmp_path / "classifier.safetensors"))
+        extra["model.options.classifier_init"] = str(tmp_path / "classifier.safetensors")
     overrides = [f"{k}={v}" for k, v in {**TINY, "batch_size": 8, "eval_every": 0, "steps": 2, **extra}.items()]
     assert main(["train", preset, "--out", str(tmp_path / "r"), *overrides]) == 0
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
