@@ -78,7 +78,10 @@ class ModelConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Step counts are training (generator) steps.
+    """Everything that defines a training run. Step counts are training steps: each is ``d_steps``
+    discriminator updates then ``g_steps`` generator updates (j and k of Basart 2017, "Analysis of Generative
+    Adversarial Models", Training Algorithm box; 1 and 1 by default, Goodfellow et al. 2014's Algorithm 1 with
+    k = 1).
 
     Under torchrun: ``batch_size`` is the global batch, split evenly over the processes, so without
     ``sync_bn`` each process's BatchNorm layers normalise with the statistics of its own batch_size/world
@@ -105,6 +108,7 @@ class RunConfig:
     precision: str = "fp32"
     device: str = "auto"
     d_steps: int = 1
+    g_steps: int = 1
     ema_decay: float = 0.0
     ema_bn: str = "standing"
     ckpt_every: int = 1000
@@ -128,8 +132,8 @@ class RunConfig:
 
 CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
            "z_dist": ("normal", "uniform"), "ema_bn": ("standing", "averaged")}
-POSITIVE = ("steps", "batch_size", "d_steps", "ckpt_every", "sample_every", "log_every", "grid_size",
-            "keep_checkpoints", "z_dim", "eval_n")
+POSITIVE = ("steps", "batch_size", "d_steps", "g_steps", "ckpt_every", "sample_every", "log_every",
+            "grid_size", "keep_checkpoints", "z_dim", "eval_n")
 
 
 # ---------------------------------------------------------------- presets

@@ -1,6 +1,7 @@
 """Writing samples: a PNG grid or an .npz of uint8 (N, H, W, C) images (+ labels for conditional models).
 
-A conditional model's PNG without ``--class`` is a class-row grid: one row per class (Nair and Shah 2017, Fig. 2)."""
+A conditional model's PNG without ``--class`` is a class-row grid: one row per class (Nair and Shah 2017, Fig. 2);
+an image-modifying model's (ModNet) is one row per source image: the source, then delta and result per class."""
 from __future__ import annotations
 
 import io
@@ -34,6 +35,9 @@ def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class
         labels = torch.full((n,), class_id, dtype=torch.int64)
     elif model.conditional:
         labels = torch.arange(n) % model.num_classes
+    if out.suffix.lower() == ".png" and model.family.needs_sources and class_id is None:
+        _write_modification_grid(model, n, seed, out, use_ema)
+        return out
     cols = int(math.ceil(math.sqrt(n)))
     if out.suffix.lower() == ".png" and model.conditional and class_id is None:
         cols = int(math.ceil(n / model.num_classes))  # one row per class
@@ -44,6 +48,15 @@ def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class
     else:
         _write_npz(images, labels, out)
     return out
+
+
+def _write_modification_grid(model, n: int, seed: int, out: Path, use_ema: bool) -> None:
+    """An image-modifying model's PNG (ModNet): ceil(n / K) source images from its source set, one row each,
+    laid out by the family (source | delta, result for each target class)."""
+    rows = int(math.ceil(n / model.num_classes))
+    z = model.family.sample_latent(rows, torch.Generator().manual_seed(seed), device="cpu")
+    images, cols = model.family.grid_images(z, None, rows, use_ema=use_ema)
+    _write_grid(images, out, cols)
 
 
 def _write_grid(images: torch.Tensor, out: Path, cols: int) -> None:

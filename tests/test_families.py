@@ -22,6 +22,7 @@ NETS = {
     "began": {"generator": {"name": "lucic-g"}, "discriminator": {"name": "lucic-began-d"}},
     "vae": {"generator": {"name": "vae-mlp-dec", "hidden": 8}, "encoder": {"name": "vae-mlp-enc", "hidden": 8},
             "discriminator": {}},
+    "modnet": {"generator": {"name": "unet", "width": 8}, "discriminator": {"name": "acgan-d", "width": 8}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused
@@ -29,7 +30,7 @@ NOT_NEUTRAL = {
     "encoder": {"name": "vae-mlp-enc"}, "discriminator": {"name": "lucic-d"}, "loss": "wgan",
     "loss_options": {"clip": 0.1}, "label_smoothing": 0.1, "noisy_labels": True,
     "noisy_labels_range": (0.7, 1.2), "instance_noise": 0.1, "instance_noise_steps": 10, "spectral_norm": True,
-    "freeze_d_layers": 1,
+    "freeze_d_layers": 1, "z_dist": "uniform", "z_scale": 2.0,
 }
 
 

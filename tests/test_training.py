@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.config import OptimConfig
+from ganforge.config import OptimConfig, load_preset
 from ganforge.errors import GanforgeError
 from ganforge.models.base import ema_with_warmup
 from ganforge.training.checkpoint import load_checkpoint
@@ -186,10 +186,18 @@ def test_load_and_sample_are_deterministic_and_batch_size_free(tmp_path):
 @pytest.mark.parametrize("preset", __import__("ganforge.config", fromlist=["preset_names"]).preset_names())
 def test_every_preset_trains_two_steps(tmp_path, preset):
     """One contract test over the preset registry: each trains through the CLI, logs finite losses and samples
-    its geometry."""
-    from ganforge.cli import main
+    its geometry. A preset that loads a cached dataset classifier (ModNet's interpretability presets) gets an
+    untrained classifier file of the same network for these 28x28 grey images instead of training one."""
+    from safetensors.torch import save_file
 
-    overrides = [f"{k}={v}" for k, v in {**TINY, "batch_size": 8, "eval_every": 0, "steps": 2}.items()]
+    from ganforge.cli import main
+    from ganforge.features.classifier import SmallCNN
+
+    extra = {}
+    if "classifier_init" in load_preset(preset).get("model", {}).get("options", {}):
+        save_file(SmallCNN(1, 10).state_dict(), str(tmp_path / "classifier.safetensors"))
+        extra["model.options.classifier_init"] = str(tmp_path / "classifier.safetensors")
+    overrides = [f"{k}={v}" for k, v in {**TINY, "batch_size": 8, "eval_every": 0, "steps": 2, **extra}.items()]
     assert main(["train", preset, "--out", str(tmp_path / "r"), *overrides]) == 0
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]

@@ -51,6 +51,8 @@ class Family(nn.Module, abc.ABC):
     out_range: str = "pm1"
     conditional: bool = False
     likelihood: str = ""  # "bernoulli" when the generator's outputs are pixel probabilities (VAE)
+    #: True when the generator modifies given images (ModNet): the loop and ``load`` call :meth:`set_sources`
+    needs_sources: bool = False
     #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
     unused_fields: tuple[str, ...] = ()
     #: neutral values that differ from ModelConfig's defaults (the VAE's ``discriminator`` is ``{}``)
@@ -94,6 +96,15 @@ class Family(nn.Module, abc.ABC):
 
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         """Data-dependent initialisation (mean image in the output range); default: nothing."""
+
+    def set_sources(self, images: torch.Tensor) -> None:
+        """uint8 images (M, C, H, W) an image-modifying family samples from (``needs_sources``); default: unused."""
+
+    def grid_images(self, z: torch.Tensor, labels: Optional[torch.Tensor], cols: int,
+                    use_ema: bool = True) -> tuple[torch.Tensor, int]:
+        """The progress grid for fixed latents ``z`` (and labels): uint8 images (N, C, H, W) and the row
+        length; by default the samples themselves, ``cols`` per row."""
+        return generate_uint8(self, z, labels, use_ema=use_ema), cols
 
     def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Statistics on held-out data (the test split) logged every ``eval_every`` steps; default: none.

@@ -2,9 +2,9 @@
 
 One :class:`Trainer` builds everything from a :class:`~ganforge.config.RunConfig` (data, model family,
 optimisers, EMA, autocast, DDP) and runs Goodfellow et al. 2014's Algorithm 1: ``d_steps`` discriminator
-updates then one generator update per training step. Every ``log_every`` steps it hands a log record to the
-run's log sinks (log.jsonl, and TensorBoard with ``log_to=tensorboard``: :mod:`ganforge.logsinks`), every
-``sample_every`` steps it saves a fixed-noise grid (also handed to the sinks) and the curves, every
+updates then ``g_steps`` (default one) generator updates per training step. Every ``log_every`` steps it
+hands a log record to the run's log sinks (log.jsonl, and TensorBoard with ``log_to=tensorboard``:
+:mod:`ganforge.logsinks`), every ``sample_every`` steps it saves a fixed-noise grid (also handed to the sinks) and the curves, every
 ``ckpt_every`` steps (and at the end) a checkpoint holding everything needed to continue bit-for-bit: models,
 EMA, optimisers, the data sampler's position and every RNG state. A non-finite loss stops the run and keeps
 the last good checkpoint.
@@ -102,6 +102,8 @@ class Trainer:
         except ValueError as exc:
             raise GanforgeError(f"data {cfg.data}: {exc}") from None
         self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last)
+        if self.family.needs_sources:  # an image-modifying family (ModNet): grids modify training images
+            self.family.set_sources(data.images)
         self.family.init_from_data(self.feed.mean_image())
         if cfg.ema_decay > 0:
             self.family.enable_ema(cfg.ema_decay, cfg.ema_bn)
@@ -176,7 +178,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def train_step(self) -> dict[str, torch.Tensor]:
-        """k discriminator updates then one generator update (Goodfellow et al. 2014, Algorithm 1)."""
+        """``d_steps`` discriminator updates then ``g_steps`` generator updates (Goodfellow et al. 2014,
+        Algorithm 1, with k = ``d_steps`` and one G update; Basart 2017's Training Algorithm box, j and k);
+        logged values are those of the last update of each kind, and the EMA is updated once per step."""
         cfg = self.cfg
         epoch = self.sampler.epochs_done()
         lrs = {f"lr_{name}": apply_schedule(opt, getattr(cfg, f"{name}_opt"), self.step, epoch)
@@ -186,7 +190,8 @@ class Trainer:
         for _ in range(cfg.d_steps):
             batch = self.feed.next()
             stats.update(self.family.d_step(batch, self.opts))
-        stats.update(self.family.g_step(batch, self.opts))
+        for i in range(cfg.g_steps):  # the first G update reuses the last D batch (as with g_steps=1)
+            stats.update(self.family.g_step(batch if i == 0 else self.feed.next(), self.opts))
         self.family.update_ema()
         values = torch.stack([v.float().reshape(()) for v in stats.values()])  # (K,)
         # a loss that is not finite on any rank stops every rank at this step (a rank that stopped alone
@@ -229,8 +234,8 @@ class Trainer:
         from PIL import Image
         from torchvision.utils import make_grid
 
-        images = generate_uint8(self.family, self.fixed_z, self.fixed_labels)  # (N, C, H, W)
-        grid = make_grid(images, nrow=self.grid_cols, padding=2)  # (3, H', W') uint8, grey tiled to RGB
+        images, cols = self.family.grid_images(self.fixed_z, self.fixed_labels, self.grid_cols)  # (N, C, H, W)
+        grid = make_grid(images, nrow=cols, padding=2)  # (3, H', W') uint8, grey tiled to RGB
         with atomic_path(self.run.grid_path(self.step)) as tmp:
             Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
         self.sinks.image("samples", self.step, grid)

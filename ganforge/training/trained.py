@@ -14,11 +14,13 @@ from typing import Optional
 import torch
 
 from ..config import RunConfig, from_dict
+from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..models import FAMILIES, Family, generate_uint8
 from ..nets import NetShape
 from ..runs import RunDir
 from .checkpoint import checkpoint_config, load_checkpoint, load_model_state
+from .feed import prepare
 
 
 class TrainedModel:
@@ -47,6 +49,15 @@ class TrainedModel:
         return generate_uint8(self.family, z, labels, use_ema=use_ema, draw=pixels, chunk=batch_size)
 
 
+    def modify(self, images: torch.Tensor, targets: torch.Tensor,
+               use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """An image-modifying model's (result, delta) for ``images`` (uint8, or floats in [-1, 1]) and target
+        labels, as floats in [-1, 1] and [-2, 2] (ModNet); other models have no such thing."""
+        if not self.family.needs_sources:
+            raise GanforgeError(f"model family {self.config.model.family!r} does not modify images")
+        return self.family.modify(images, targets, use_ema=use_ema)
+
+
 def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> TrainedModel:
     """Restore the latest checkpoint of ``run_dir`` (or ``checkpoint``) as a :class:`TrainedModel`."""
     run = RunDir(run_dir)
@@ -64,5 +75,18 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     if cfg.ema_decay > 0:
         family.enable_ema(cfg.ema_decay, cfg.ema_bn)
     load_model_state(family, payload["model"], path)
+    if family.needs_sources:
+        family.set_sources(source_images(cfg))
     family.to(device).eval()
     return TrainedModel(family, cfg, int(payload["step"]), path)
+
+
+def source_images(cfg: RunConfig) -> torch.Tensor:
+    """The images an image-modifying model (ModNet) samples from after training: the test split of its
+    training data, at its training size, as uint8 (M, C, H, W)."""
+    spec = test_split_of(cfg.data)
+    try:
+        return prepare(load_dataset(spec, cfg.data_root), cfg.image_size).images
+    except GanforgeError as exc:
+        raise GanforgeError(f"model family {cfg.model.family!r} samples by modifying the images of {spec}, "
+                            f"which could not be loaded: {exc}") from None
