@@ -130,7 +130,7 @@ class RunConfig:
     d_opt: OptimConfig = field(default_factory=OptimConfig)
 
 
-CHOICES = {"precision": ("fp32", "bf16"), "device": ("auto", "cpu", "cuda"),
+CHOICES = {"precision": ("fp32", "bf16", "auto"), "device": ("auto", "cpu", "cuda"),
            "z_dist": ("normal", "uniform"), "ema_bn": ("standing", "averaged")}
 POSITIVE = ("steps", "batch_size", "d_steps", "g_steps", "ckpt_every", "sample_every", "log_every",
             "grid_size", "keep_checkpoints", "z_dim", "eval_n")

@@ -272,3 +272,25 @@ def test_ckpt_every_min_saves_one_checkpoint_per_mark_of_training_time(tmp_path)
     marks = [int(p["train_seconds"] // (60 * every)) for p in payloads[:-1]]  # the last one ends the run
     assert len(marks) >= 2 and all(m >= 1 for m in marks)
     assert all(a < b for a, b in zip(marks, marks[1:]))  # never two checkpoints for the same mark
+
+
+def test_bf16_warns_only_where_the_hardware_lacks_it_and_auto_picks_it_only_there(monkeypatch):
+    """bf16 emulated by oneDNN is ~20x slower than fp32: the loop says so instead of silently crawling, and
+    ``precision=auto`` (the quickstart's) uses bf16 only where the hardware has it."""
+    import warnings
+
+    from ganforge.training import loop
+    cpu = torch.device("cpu")
+    for native in (False, True):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            factory = loop.make_autocast("bf16", cpu)
+            loop.make_autocast("fp32", cpu)
+            auto = loop.make_autocast("auto", cpu)
+        assert [("precision=bf16" in str(w.message)) for w in caught] == ([] if native else [True])
+        with factory():
+            assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+        with auto():  # auto: bf16 only where it is native
+            assert torch.is_autocast_enabled("cpu") == native
