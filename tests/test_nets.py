@@ -30,6 +30,7 @@ SUPPORTED = {
     "lucic-vae-dec": (28,),
     "mlp-g": (28, 32),
     "mlp-d": (28, 32),
+    "unet": (28, 32),
 }
 UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32}
@@ -39,6 +40,11 @@ K = 10  # classes, for the conditional networks
 
 
 def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """G(z[, labels]); an image-to-image generator (ModNet's U-Net) gets an image built from z instead."""
+    if getattr(g, "takes_images", False):
+        s = g.shape
+        z = torch.tanh(z.repeat(1, s.channels * s.image_size ** 2 // z.shape[1] + 1))
+        z = z[:, :s.channels * s.image_size ** 2].reshape(len(z), s.channels, s.image_size, s.image_size)
     return g(z, torch.arange(len(z)) % K) if g.takes_labels else g(z)
 
 

@@ -38,6 +38,8 @@ class Generator(nn.Module):
     out_range: str = "pm1"
     #: True for conditional generators, called as ``G(z, labels)`` with int64 labels (N,).
     takes_labels: bool = False
+    #: True for image-to-image generators (ModNet's U-Net), called with an image (N, C, H, W) instead of z.
+    takes_images: bool = False
 
     @dataclass
     class Args:
