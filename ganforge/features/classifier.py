@@ -8,7 +8,10 @@ CPU minutes for Fashion-MNIST), stores it as safetensors with a JSON record of i
 
 Network (any C x H x W): conv3x3 32 BN ReLU, conv3x3 32 BN ReLU, maxpool 2, conv3x3 64 BN ReLU,
 conv3x3 64 BN ReLU, adaptive avg-pool 4x4, fc 128 ReLU (the prelogits), dropout 0.3, fc K (the logits).
-Training: Adam 1e-3 with cosine decay, batch 128, random 2-pixel shifts, 10 epochs, seed 0.
+Training: Adam 1e-3 with cosine decay, batch 128, random 2-pixel shifts, 10 epochs, seed 0, fp32. (bf16
+autocast is emulated on CPUs without AVX-512 BF16/AMX and ran this network ~20x slower there; fp32 also keeps
+one recipe's weights the same kind of number on every machine. The recipe records the precision, so a cached
+classifier trained under another precision is never mistaken for this one.)
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class ClassifierRecipe:
     lr: float = 1e-3
     seed: int = 0
     arch: int = ARCH_VERSION
+    precision: str = "fp32"
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -104,8 +108,7 @@ def _fit(recipe: ClassifierRecipe, train, progress: bool) -> SmallCNN:
         for i in range(steps_per_epoch):
             idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
             x = _shift(train.images[idx].float() / 255.0, gen)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = F.cross_entropy(model(x)[0].float(), train.labels[idx])
+            loss = F.cross_entropy(model(x)[0], train.labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
