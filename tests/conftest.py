@@ -8,6 +8,14 @@ import pytest
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under `pytest -n 2` (scripts/test.sh) each worker gets one core: two workers of two torch threads each
+    # on a 2-core machine would oversubscribe it. The variable also reaches the CLI subprocesses tests start.
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 def fashion_available() -> bool:
     root = os.environ.get("GANFORGE_DATA")
