@@ -40,19 +40,22 @@ def cmd_viz(args) -> None:
 
 
 def experiment_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="missing-modes | corruptions | lucic-table")
+    p.add_argument("name", help="missing-modes | corruptions | lucic-table | modnet-interpret")
     p.add_argument("dataset", help="a labelled dataset, e.g. fashion-mnist")
     p.add_argument("--out", required=True, help="directory for NAME.json and NAME.png")
     p.add_argument("--metrics", default=None, help="comma list (default: the experiment's own)")
     p.add_argument("--features", default=None)
-    p.add_argument("--n", type=int, default=None, help="images per set (default 2000; lucic-table 10000)")
-    p.add_argument("--rows", default=None, help="lucic-table: comma list of rows, e.g. ns,wgan (default: all)")
+    p.add_argument("--n", type=int, default=None,
+                   help="images per set (default 2000; lucic-table 10000, modnet-interpret 1000)")
+    p.add_argument("--rows", default=None, help="table experiments: comma list of rows, e.g. ns,wgan "
+                                                "(lucic-table) or weak (modnet-interpret); default: all")
     add_seed(p)
     add_data_root(p)
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="lucic-table: config overrides for every row")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="table experiments: config overrides for every row")
 
 
-@command("experiment", "metric experiments (missing modes, corruptions) and the Lucic et al. table",
+@command("experiment", "metric experiments (missing modes, corruptions), the Lucic et al. table, ModNet's",
          experiment_arguments, trailing="overrides")
 def cmd_experiment(args) -> None:
     from ..config import parse_override

@@ -70,6 +70,9 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     train = actions.add_parser("train", help="train (or retrain) and cache it; prints its test accuracy")
     train.add_argument("dataset", help="a labelled dataset name, e.g. fashion-mnist")
     train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--net", default="small-cnn",
+                       help="classifier network: small-cnn (the metrics' classifier, default) or shallow (one "
+                            "conv layer: the weak classifier of ModNet's interpretability experiment)")
     add_seed(train)
     add_data_root(train)
 
@@ -78,6 +81,6 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_classifier(args) -> None:
     from ..features.classifier import ClassifierRecipe, train_classifier
 
-    recipe = ClassifierRecipe(args.dataset, epochs=args.epochs, seed=args.seed)
+    recipe = ClassifierRecipe(args.dataset, epochs=args.epochs, seed=args.seed, net=args.net)
     record = train_classifier(recipe, args.data_root)
-    print(f"classifier:{args.dataset} test accuracy {record['test_accuracy']:.4f} ({asdict(recipe)})")
+    print(f"classifier:{args.dataset} ({args.net}) test accuracy {record['test_accuracy']:.4f} ({asdict(recipe)})")

@@ -6,8 +6,13 @@ No maintained package ships classifiers for these datasets, so ganforge trains o
 CPU minutes for Fashion-MNIST), stores it as safetensors with a JSON record of its test accuracy under
 ``~/.cache/ganforge/classifiers`` (``$GANFORGE_CACHE``), and reuses it afterwards.
 
-Network (any C x H x W): conv3x3 32 BN ReLU, conv3x3 32 BN ReLU, maxpool 2, conv3x3 64 BN ReLU,
-conv3x3 64 BN ReLU, adaptive avg-pool 4x4, fc 128 ReLU (the prelogits), dropout 0.3, fc K (the logits).
+Networks (any C x H x W; registered in ``CLASSIFIER_NETS``, named by the recipe's ``net``):
+
+- ``small-cnn`` (the metric classifier): conv3x3 32 BN ReLU, conv3x3 32 BN ReLU, maxpool 2, conv3x3 64 BN
+  ReLU, conv3x3 64 BN ReLU, adaptive avg-pool 4x4, fc 128 ReLU (the prelogits), dropout 0.3, fc K (logits).
+- ``shallow``: one conv5x5 8 ReLU layer, maxpool 4, fc K: the deliberately weak classifier of the thesis'
+  interpretability experiment (section 2.5.3), whose decisions a small change of the image can flip. Metrics
+  never use it: :func:`load_classifier` takes ``small-cnn`` unless asked otherwise.
 Training: Adam 1e-3 with cosine decay, batch 128, random 2-pixel shifts, 10 epochs, seed 0, fp32. (bf16
 autocast is emulated on CPUs without AVX-512 BF16/AMX and ran this network ~20x slower there; fp32 also keeps
 one recipe's weights the same kind of number on every machine. The recipe records the precision, so a cached
@@ -30,6 +35,7 @@ from tqdm import tqdm
 from ..data import DATASETS, load_dataset, parse_spec
 from ..errors import GanforgeError
 from ..fileio import atomic_path, cache_dir, sha1_of, write_json
+from ..registry import Registry
 from .base import FEATURES, FeatureExtractor, check_images
 
 ARCH_VERSION = 1
@@ -45,10 +51,17 @@ class ClassifierRecipe:
     arch: int = ARCH_VERSION
     precision: str = "fp32"
 
+
+    net: str = "small-cnn"
+
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
+CLASSIFIER_NETS: Registry = Registry("classifier network")
+
+
+@CLASSIFIER_NETS.register("small-cnn")
 class SmallCNN(nn.Module):
     def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()
@@ -68,11 +81,36 @@ class SmallCNN(nn.Module):
         return self.head(pre), pre
 
 
-def empty_classifier(channels: int, num_classes: int) -> SmallCNN:
+@CLASSIFIER_NETS.register("shallow")
+class ShallowCNN(nn.Module):
+    """One convolution layer: the weak classifier of the interpretability experiment (see module doc)."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 8, 5, padding=2), nn.ReLU(),  # (N, 8, H, W)
+            nn.MaxPool2d(4), nn.Flatten(),  # (N, 8 * (H/4) * (W/4))
+        )
+        self.head = nn.Sequential(nn.LazyLinear(num_classes))  # (N, K); its input size follows the image size
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pre = self.body(x)
+        return self.head(pre), pre
+
+
+def build_classifier(net: str, channels: int, num_classes: int, image_size: int) -> nn.Module:
+    """A registered classifier network with every parameter materialised (one dry run on a blank image)."""
+    model = CLASSIFIER_NETS.get(net)(channels, num_classes)
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, channels, image_size, image_size))
+    return model.train()
+
+
+def empty_classifier(channels: int, num_classes: int, net: str = "small-cnn", image_size: int = 28) -> nn.Module:
     """A classifier to load weights into, built in a forked RNG: its throw-away initialisation (e.g. during a
     GAN's ``eval_every``) never moves the caller's random streams."""
     with torch.random.fork_rng(devices=[]):
-        return SmallCNN(channels, num_classes)
+        return build_classifier(net, channels, num_classes, image_size)
 
 
 def _paths(recipe: ClassifierRecipe) -> tuple[Path, Path]:
@@ -87,17 +125,17 @@ def _shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
     model.eval()
     hits = sum((model(images[i:i + batch].float() / 255.0)[0].argmax(1) == labels[i:i + batch]).sum().item()
                for i in range(0, len(images), batch))
     return hits / len(images)
 
 
-def _fit(recipe: ClassifierRecipe, train, progress: bool) -> SmallCNN:
+def _fit(recipe: ClassifierRecipe, train, progress: bool) -> nn.Module:
     """The training loop of :func:`train_classifier` (Adam, cosine decay, random shifts)."""
     gen = torch.Generator().manual_seed(recipe.seed)
-    model = SmallCNN(train.channels, train.num_classes)
+    model = build_classifier(recipe.net, train.channels, train.num_classes, train.image_size)
     steps_per_epoch = len(train) // recipe.batch_size
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.epochs * steps_per_epoch)
@@ -124,6 +162,7 @@ def check_recipe(recipe: ClassifierRecipe) -> None:
         raise GanforgeError(f"classifier dataset {recipe.dataset!r}: expected a dataset name without a split "
                             f"(e.g. fashion-mnist); it trains on the train split and is tested on test")
     DATASETS.get(recipe.dataset)
+    CLASSIFIER_NETS.get(recipe.net)
     for key in ("epochs", "batch_size"):
         if getattr(recipe, key) < 1:
             raise GanforgeError(f"classifier --{key.replace('_', '-')} must be at least 1, got {getattr(recipe, key)}")
@@ -168,20 +207,23 @@ def read_record(path: Path) -> dict:
     return record
 
 
-def load_classifier(dataset: str, data_root: str | None = None, progress: bool = True) -> tuple[SmallCNN, dict]:
-    """The cached classifier for ``dataset``, trained first if there is none."""
+def load_classifier(dataset: str, data_root: str | None = None, progress: bool = True,
+                    net: str = "small-cnn") -> tuple[nn.Module, dict]:
+    """The cached ``net`` classifier for ``dataset``, trained first if there is none."""
+    CLASSIFIER_NETS.get(net)
     cached = sorted((cache_dir() / "classifiers").glob(f"{dataset}-*.json"), key=lambda p: p.stat().st_mtime)
     records = [(p, read_record(p)) for p in cached]
-    records = [(p, r) for p, r in records if r["recipe"]["arch"] == ARCH_VERSION and r["recipe"]["dataset"] == dataset]
+    records = [(p, r) for p, r in records if r["recipe"]["arch"] == ARCH_VERSION and r["recipe"]["dataset"] == dataset
+               and r["recipe"].get("net", "small-cnn") == net]
     if records:  # the newest one trained by `ganforge classifier train`, or earlier on first use
         record_path, record = records[-1]
         weights = record_path.with_suffix(".safetensors")
     else:
-        weights, record_path = _paths(ClassifierRecipe(dataset))
-        record = train_classifier(ClassifierRecipe(dataset), data_root, progress)
+        weights, record_path = _paths(ClassifierRecipe(dataset, net=net))
+        record = train_classifier(ClassifierRecipe(dataset, net=net), data_root, progress)
     if not weights.is_file() or sha1_of(weights) != record["weights_sha1"]:
         raise GanforgeError(f"{weights} does not match its record {record_path.name}; delete both to retrain")
-    model = empty_classifier(record["channels"], record["num_classes"])
+    model = empty_classifier(record["channels"], record["num_classes"], net, record["image_size"])
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), record
 

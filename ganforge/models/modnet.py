@@ -57,6 +57,7 @@ class ModNet(Family):
         zero_delta: bool = False        # zero the delta's last layer: G(y_t, x) = x at the start
         critic: str = "shared"          # shared | separate (ganforge.models.modnet_critic)
         classifier_init: str = ""       # separate critic: "" | dataset:NAME | path.safetensors
+        classifier_net: str = "small-cnn"  # separate critic: small-cnn | shallow (features.classifier)
         freeze_classifier: bool = False  # separate critic: never update the classifier
         d_form: str = "standard"        # standard (eq. 2.4 with loss ns) | alternative (section 2.2)
         l1_weight: float = 1e-3         # lambda of eq. 2.7

@@ -5,15 +5,17 @@ Fig. 2.5): every critic maps images (N, C, H, W) in [-1, 1] to a real/fake logit
 - ``shared``: one network with two heads, "the discriminator acts as both discriminator and classifier as
   seen in Odena et al. [2016]": any registered discriminator of kind ``auxiliary`` (e.g. ``acgan-d``).
 - ``separate``: a plain real/fake discriminator (kind ``plain``, e.g. ``dcgan-d``) beside a separate
-  classifier, so G receives "two different gradient signals". The classifier is ganforge's dataset-classifier
-  network (``ganforge.features.classifier.SmallCNN``, which reads images in [0, 1]); it may start from a
+  classifier, so G receives "two different gradient signals". The classifier is one of ganforge's
+  dataset-classifier networks (``ganforge.features.classifier.CLASSIFIER_NETS``, read images in [0, 1];
+  ``classifier_net``: ``small-cnn``, the metrics' classifier, or ``shallow``, the deliberately weak one-layer
+  net of the interpretability experiment of section 2.5.3); it may start from a
   checkpoint (``classifier_init``) and may be frozen (``freeze_classifier``): then it is never updated, its
   batch-norm statistics included, and only its error signal reaches G (section 2.5.2, the interpretability use).
 
-``classifier_init`` is ``""`` (random weights), ``dataset:NAME`` (the cached classifier of dataset NAME that
-``ganforge classifier train --dataset NAME`` stores under ``~/.cache/ganforge/classifiers``; if there is none
-yet, it is trained first, as every classifier metric does: a few CPU minutes for Fashion-MNIST) or the path
-of such a ``.safetensors`` state dict.
+``classifier_init`` is ``""`` (random weights), ``dataset:NAME`` (the cached ``classifier_net`` classifier of
+dataset NAME that ``ganforge classifier train NAME --net NET`` stores under ``~/.cache/ganforge/classifiers``;
+if there is none yet, it is trained first, as every classifier metric does: a few CPU minutes for
+Fashion-MNIST) or the path of such a ``.safetensors`` state dict of that network.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import GanforgeError
-from ..features.classifier import SmallCNN, load_classifier
+from ..features.classifier import CLASSIFIER_NETS, build_classifier, load_classifier
 from ..nets import DISCRIMINATORS, NetShape, build_from_spec
 from ..registry import Registry
 
@@ -37,9 +39,10 @@ class DatasetClassifier(nn.Module):
     When ``frozen`` its parameters never receive gradients and it stays in eval mode (dropout off, running
     batch-norm statistics used and never updated), whatever mode the model around it is put in."""
 
-    def __init__(self, shape: NetShape, frozen: bool) -> None:
+    def __init__(self, shape: NetShape, frozen: bool, net: str = "small-cnn") -> None:
         super().__init__()
-        self.net = SmallCNN(shape.channels, shape.num_classes)
+        self.net_name = net
+        self.net = build_classifier(net, shape.channels, shape.num_classes, shape.image_size)
         self.frozen = frozen
         if frozen:
             self.net.requires_grad_(False)
@@ -54,7 +57,7 @@ class DatasetClassifier(nn.Module):
     def load_weights(self, source: str, data_root: str | None = None) -> None:
         """Load ``dataset:NAME`` (the cached dataset classifier) or a ``.safetensors`` path (see module doc)."""
         if source.startswith("dataset:"):
-            state = load_classifier(source.split(":", 1)[1], data_root)[0].state_dict()
+            state = load_classifier(source.split(":", 1)[1], data_root, net=self.net_name)[0].state_dict()
         else:
             path = Path(source).expanduser()
             if not path.is_file():
@@ -64,7 +67,7 @@ class DatasetClassifier(nn.Module):
         try:
             self.net.load_state_dict(state)
         except RuntimeError:
-            raise GanforgeError(f"model.options.classifier_init {source!r} does not fit a "
+            raise GanforgeError(f"model.options.classifier_init {source!r} does not fit a {self.net_name} "
                                 f"{self.net.head[-1].out_features}-class classifier of these images") from None
 
 
@@ -95,8 +98,10 @@ def _discriminator(cfg: ModelConfig, shape: NetShape, kind: str, critic: str) ->
 
 @CRITICS.register("shared")
 def shared_critic(cfg: ModelConfig, shape: NetShape, freeze: bool) -> tuple[nn.Module, nn.Module]:
-    if freeze or cfg.options.get("classifier_init"):
-        option = "freeze_classifier" if freeze else "classifier_init"
+    given = [k for k in ("freeze_classifier", "classifier_init") if cfg.options.get(k)]
+    given += ["classifier_net"] if cfg.options.get("classifier_net", "small-cnn") != "small-cnn" else []
+    if given:
+        option = given[0]
         raise GanforgeError(f"model.options.{option} needs model.options.critic=separate (a shared critic's "
                             f"classifier is the discriminator itself)")
     d = _discriminator(cfg, shape, "auxiliary", "shared")
@@ -106,4 +111,6 @@ def shared_critic(cfg: ModelConfig, shape: NetShape, freeze: bool) -> tuple[nn.M
 @CRITICS.register("separate")
 def separate_critic(cfg: ModelConfig, shape: NetShape, freeze: bool) -> tuple[nn.Module, nn.Module]:
     d = _discriminator(cfg, shape, "plain", "separate")
-    return SeparateCritic(d, DatasetClassifier(shape, freeze)), d
+    net = cfg.options.get("classifier_net", "small-cnn")
+    CLASSIFIER_NETS.get(net)
+    return SeparateCritic(d, DatasetClassifier(shape, freeze, net)), d
