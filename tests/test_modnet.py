@@ -280,7 +280,7 @@ def test_bad_classifier_file_and_missing_sources_are_one_line_errors(tmp_path):
     with pytest.raises(GanforgeError, match=r"none.safetensors is not a file"):
         fam.init_from_data(torch.zeros(1, 28, 28))
     path, _ = _classifier_file(tmp_path, channels=3)
-    with pytest.raises(GanforgeError, match=r"does not fit a 10-class classifier of these images$"):
+    with pytest.raises(GanforgeError, match=r"does not fit a small-cnn 10-class classifier of these images$"):
         _family(critic="separate", classifier_init=str(path)).init_from_data(torch.zeros(1, 28, 28))
     with pytest.raises(GanforgeError, match=r"^modnet modifies source images and none are set"):
         fam.sample_latent(3)

@@ -19,25 +19,22 @@ target labels, per row.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
 
 from .. import __version__
-from ..config import resolve_config, to_dict
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..features.classifier import load_classifier
 from ..fileio import write_json
 from ..plots import save_figure
-from ..runs import RunDir
 from ..training.feed import prepare
-from ..training.loop import Trainer
 from ..training.trained import load
 from . import EXPERIMENTS, ExperimentOptions
 from ._common import dataset_name
+from ._rows import check_rows, finished_row, row_config, train_row
 
 NAME = "modnet-interpret"
 ROWS = {"weak": "shallow", "strong": "small-cnn"}  # row -> the frozen classifier's network
@@ -48,16 +45,9 @@ SHOWN = 8  # images per row of the figure
 
 def row_protocol(row: str, options: ExperimentOptions, dataset: str) -> dict:
     """The resolved run config and the measurement settings that decide a row's numbers."""
-    for key in ("data", "model.options.classifier_net", "model.options.classifier_init"):
-        if key in options.overrides:
-            raise GanforgeError(f"{NAME}: the experiment sets {key} itself; drop that override")
     preset = PRESETS.get(dataset, DEFAULT_PRESET)
-    overrides = {**options.overrides, "data": f"{dataset}:train", "seed": options.seed,
-                 "model.options.classifier_net": ROWS[row],
-                 "model.options.classifier_init": f"dataset:{dataset}"}
-    if options.data_root:
-        overrides["data_root"] = options.data_root
-    cfg = to_dict(resolve_config(preset, overrides))
+    cfg = row_config(NAME, preset, options, dataset, {"model.options.classifier_net": ROWS[row],
+                                                      "model.options.classifier_init": f"dataset:{dataset}"})
     return {"experiment": NAME, "row": row, "preset": preset, "config": cfg, "n": options.n,
             "seed": options.seed, "images": f"{test_split_of(cfg['data'])}[:{options.n}]",
             "targets": "uniform over the classes other than the source's", "generator": "ema"
@@ -102,30 +92,15 @@ def measure(x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, out01: torc
     return values
 
 
-def finished(path: Path, protocol: dict) -> dict | None:
-    """The row at ``path`` if it was measured with ``protocol``; another protocol is refused."""
-    try:
-        old = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GanforgeError(f"{path}: not a readable {NAME} row ({exc}); delete it to measure the row again")
-    if old.get("protocol", {}).get("settings") != protocol:
-        raise GanforgeError(f"{path} was measured with another protocol; use another --out (or delete the file) "
-                            f"to measure row {protocol['row']} this way")
-    return old
-
-
 def measure_row(row: str, options: ExperimentOptions, dataset: str) -> dict:
     """Train (or resume) the row's ModNet, modify the test images, write ``OUT/ROW.json``."""
     protocol = row_protocol(row, options, dataset)
     path = Path(options.out) / f"{row}.json"
-    old = finished(path, protocol)
+    old = finished_row(NAME, path, protocol)
     if old is not None:
         return old
     run = Path(options.out) / "runs" / row
-    cfg = resolve_config(protocol["preset"], {}, base=protocol["config"])
-    Trainer(cfg, run, resume=RunDir(run).latest_checkpoint() is not None).fit()
+    train_row(protocol, run)
     x, y, targets, out01 = modified_test_images(run, protocol)
     record = {"row": row, "classifier": ROWS[row], "run": str(run),
               **measure(x, y, targets, out01, dataset, options.data_root),
@@ -159,12 +134,7 @@ def draw(rows: dict[str, dict], pictures: dict[str, tuple], path: Path) -> None:
 def modnet_interpret(options: ExperimentOptions) -> dict:
     """Measure the chosen rows (``--rows weak,strong``), then write the summary JSON and the figure."""
     dataset = dataset_name(options.dataset)
-    unknown = sorted(set(options.rows or []) - set(ROWS))
-    if unknown:
-        raise GanforgeError(f"{NAME}: unknown row(s) {', '.join(unknown)} (expected some of {', '.join(ROWS)})")
-    if options.metrics or options.features:
-        raise GanforgeError(f"{NAME} measures fooling rates and changes; it takes no --metrics or --features")
-    chosen = [r for r in ROWS if not options.rows or r in options.rows]
+    chosen = check_rows(NAME, options, ROWS)
     for row in chosen:
         row_protocol(row, options, dataset)  # every override checked before any training
     rows, pictures = {}, {}
