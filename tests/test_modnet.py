@@ -401,3 +401,20 @@ def test_cli_train_bad_modnet_input_is_one_line_and_exit_2(tmp_path, capsys, ove
     assert main(["train", "modnet-fashion", "--out", str(tmp_path / "r"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and fragment in err, err
+
+
+@needs_fashion
+def test_classifier_init_reads_the_runs_data_root(tmp_path, monkeypatch):
+    """``dataset:NAME`` trains the cached classifier from the run's own data root (e.g. user SVHN files)."""
+    from ganforge.models import modnet_critic
+
+    seen = []
+
+    def fake_load(dataset, data_root=None, progress=True, net="small-cnn"):
+        seen.append((dataset, data_root, net))
+        return SmallCNN(1, 10), {}
+
+    monkeypatch.setattr(modnet_critic, "load_classifier", fake_load)
+    ganforge.train("modnet-fashion-interpret", tmp_path / "r", steps=1, data_root=str(tmp_path / "data"),
+                   **_over())
+    assert seen == [("fashion-mnist", str(tmp_path / "data"), "small-cnn")]

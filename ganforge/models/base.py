@@ -94,6 +94,10 @@ class Family(nn.Module, abc.ABC):
     def g_step(self, batch: Batch, opts: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
         """One generator update; returns scalars to log."""
 
+    #: where the run reads its datasets (``cfg.data_root``; set by the training loop before
+    #: :meth:`init_from_data`), for a family that reads data itself, e.g. ModNet training its classifier
+    data_root: Optional[str] = None
+
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         """Data-dependent initialisation (mean image in the output range); default: nothing."""
 

@@ -127,7 +127,7 @@ class ModNet(Family):
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         """A separate critic's classifier starts from ``options.classifier_init`` (before any resume)."""
         if isinstance(getattr(self.D, "classifier", None), DatasetClassifier) and self.args.classifier_init:
-            self.D.classifier.load_weights(self.args.classifier_init)
+            self.D.classifier.load_weights(self.args.classifier_init, self.data_root)
 
     def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         """Descend L_D (2.4) + L_label (2.5) in the critic's weights."""

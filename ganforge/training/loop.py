@@ -123,6 +123,7 @@ class Trainer:
         self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last)
         if self.family.needs_sources:  # an image-modifying family (ModNet): grids modify training images
             self.family.set_sources(data.images)
+        self.family.data_root = cfg.data_root  # for families that read data themselves (ModNet's classifier_init)
         self.family.init_from_data(self.feed.mean_image())
         if cfg.ema_decay > 0:
             self.family.enable_ema(cfg.ema_decay, cfg.ema_bn)
