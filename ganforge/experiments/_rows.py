@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
+from .. import __version__
 from ..config import resolve_config, to_dict
 from ..errors import GanforgeError
+from ..fileio import write_json
 from ..runs import RunDir
 from ..training.loop import Trainer
 from . import ExperimentOptions
+from ._common import dataset_name
 
 
 def row_config(experiment: str, preset: str, options: ExperimentOptions, dataset: str, fixed: dict) -> dict:
@@ -49,12 +53,33 @@ def finished_row(experiment: str, path: Path, settings: dict) -> dict | None:
     return old
 
 
-def check_rows(experiment: str, options: ExperimentOptions, rows) -> list[str]:
-    """The rows asked for with ``--rows`` (all by default), in the experiment's order; refuses unknown ones and
-    the metric options these experiments do not take."""
+def measured_row(experiment: str, out: Path, settings: dict, measure: Callable[[Path], dict]) -> dict:
+    """Row ``settings['row']``: read ``OUT/ROW.json`` if it is finished with these settings, else train (or
+    resume) its run ``OUT/runs/ROW``, add ``measure(run)``'s values and write the row atomically."""
+    path = Path(out) / f"{settings['row']}.json"
+    old = finished_row(experiment, path, settings)
+    if old is not None:
+        return old
+    run = Path(out) / "runs" / settings["row"]
+    train_row(settings, run)
+    record = {"row": settings["row"], "preset": settings["preset"], "run": str(run), **measure(run),
+              "protocol": {"settings": settings, "ganforge_version": __version__}}
+    write_json(path, record)
+    return record
+
+
+def chosen_rows(experiment: str, options: ExperimentOptions, rows, protocol_of) -> tuple[str, list[str]]:
+    """(the dataset name, the rows asked for with ``--rows``, all by default, in the experiment's order).
+
+    Refuses unknown rows, the metric options these experiments do not take, and any override a row's
+    ``protocol_of(row, options, dataset)`` rejects, before hours of training."""
+    dataset = dataset_name(options.dataset)
     unknown = sorted(set(options.rows or []) - set(rows))
     if unknown:
         raise GanforgeError(f"{experiment}: unknown row(s) {', '.join(unknown)} (expected some of {', '.join(rows)})")
     if options.metrics or options.features:
         raise GanforgeError(f"{experiment} computes its own measures; it takes no --metrics or --features")
-    return [r for r in rows if not options.rows or r in options.rows]
+    chosen = [r for r in rows if not options.rows or r in options.rows]
+    for row in chosen:
+        protocol_of(row, options, dataset)
+    return dataset, chosen

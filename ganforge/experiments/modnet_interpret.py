@@ -24,17 +24,15 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
-from .. import __version__
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
 from ..features.classifier import load_classifier
-from ..fileio import write_json
 from ..plots import save_figure
 from ..training.feed import prepare
 from ..training.trained import load
 from . import EXPERIMENTS, ExperimentOptions
-from ._common import dataset_name
-from ._rows import check_rows, finished_row, row_config, train_row
+from ._common import write_outputs
+from ._rows import chosen_rows, measured_row, row_config
 
 NAME = "modnet-interpret"
 ROWS = {"weak": "shallow", "strong": "small-cnn"}  # row -> the frozen classifier's network
@@ -94,19 +92,13 @@ def measure(x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, out01: torc
 
 def measure_row(row: str, options: ExperimentOptions, dataset: str) -> dict:
     """Train (or resume) the row's ModNet, modify the test images, write ``OUT/ROW.json``."""
-    protocol = row_protocol(row, options, dataset)
-    path = Path(options.out) / f"{row}.json"
-    old = finished_row(NAME, path, protocol)
-    if old is not None:
-        return old
-    run = Path(options.out) / "runs" / row
-    train_row(protocol, run)
-    x, y, targets, out01 = modified_test_images(run, protocol)
-    record = {"row": row, "classifier": ROWS[row], "run": str(run),
-              **measure(x, y, targets, out01, dataset, options.data_root),
-              "protocol": {"settings": protocol, "ganforge_version": __version__}}
-    write_json(path, record)
-    return record
+    settings = row_protocol(row, options, dataset)
+
+    def values(run: Path) -> dict:
+        x, y, targets, out01 = modified_test_images(run, settings)
+        return {"classifier": ROWS[row], **measure(x, y, targets, out01, dataset, options.data_root)}
+
+    return measured_row(NAME, options.out, settings, values)
 
 
 def draw(rows: dict[str, dict], pictures: dict[str, tuple], path: Path) -> None:
@@ -133,21 +125,14 @@ def draw(rows: dict[str, dict], pictures: dict[str, tuple], path: Path) -> None:
 @EXPERIMENTS.register(NAME)
 def modnet_interpret(options: ExperimentOptions) -> dict:
     """Measure the chosen rows (``--rows weak,strong``), then write the summary JSON and the figure."""
-    dataset = dataset_name(options.dataset)
-    chosen = check_rows(NAME, options, ROWS)
-    for row in chosen:
-        row_protocol(row, options, dataset)  # every override checked before any training
+    dataset, chosen = chosen_rows(NAME, options, ROWS, row_protocol)
     rows, pictures = {}, {}
     for row in chosen:
         rows[row] = measure_row(row, options, dataset)
         x, y, targets, out01 = modified_test_images(Path(rows[row]["run"]), rows[row]["protocol"]["settings"])
         fooled = predict(dataset, ROWS[row], out01[:SHOWN], options.data_root) == targets[:SHOWN]
         pictures[row] = (x[:SHOWN], y[:SHOWN], targets[:SHOWN], out01[:SHOWN], fooled.numpy())
-    out = Path(options.out)
-    record = {"rows": rows, "written": [str(out / f"{NAME}.json"), str(out / f"{NAME}.png")]}
-    draw(rows, pictures, out / f"{NAME}.png")
-    write_json(out / f"{NAME}.json", record)
-    return record
+    return write_outputs(Path(options.out), NAME, {"rows": rows}, lambda path: draw(rows, pictures, path))
 
 
 modnet_interpret.takes_rows = True  # --rows weak,strong and KEY=VALUE overrides of the preset

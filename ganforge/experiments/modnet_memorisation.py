@@ -20,17 +20,15 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .. import __version__
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
-from ..fileio import write_json
 from ..metrics import memorisation_summary, nearest_neighbour_distances
 from ..plots import save_figure
 from ..training.feed import prepare
 from ..training.trained import load
 from . import EXPERIMENTS, ExperimentOptions
-from ._common import dataset_name
-from ._rows import check_rows, finished_row, row_config, train_row
+from ._common import write_outputs
+from ._rows import chosen_rows, measured_row, row_config
 
 NAME = "modnet-memorisation"
 MODNET_PRESETS = {"mnist-5k": "modnet-mnist", "mnist": "modnet-mnist", "svhn": "modnet-svhn"}
@@ -81,25 +79,20 @@ def generated(run: Path, settings: dict) -> tuple[torch.Tensor, np.ndarray | Non
 def measure_row(row: str, options: ExperimentOptions, dataset: str) -> dict:
     """Train (or resume) the row's model, generate, and measure nearest training images; ``OUT/ROW.json``."""
     settings = row_protocol(row, options, dataset)
-    path = Path(options.out) / f"{row}.json"
-    old = finished_row(NAME, path, settings)
-    if old is not None:
-        return old
-    run = Path(options.out) / "runs" / row
-    train_row(settings, run)
+    return measured_row(NAME, options.out, settings, lambda run: nearest_training_images(run, settings))
+
+
+def nearest_training_images(run: Path, settings: dict) -> dict:
+    """The row's values: own-source share, the memorisation summary and both sets of NN distances."""
     fake, sources, train, test = generated(run, settings)
-    train_x, test_x = flat01(train.images), flat01(test.images[:settings["n"]])
-    dist, nearest = nearest_neighbour_distances(flat01(fake), train_x, k=1)
-    summary = memorisation_summary(flat01(fake), train_x, test_x)
+    fake_x, train_x, test_x = flat01(fake), flat01(train.images), flat01(test.images[:settings["n"]])
+    dist, nearest = nearest_neighbour_distances(fake_x, train_x, k=1)
+    summary = memorisation_summary(fake_x, train_x, test_x)
     test_dist, _ = nearest_neighbour_distances(test_x, train_x, k=1)
-    record = {"row": row, "preset": settings["preset"], "run": str(run),
-              "own_source_share": None if sources is None else float(np.mean(nearest[:, 0] == sources)),
-              **{k: v for k, v in summary.items() if k != "closest_pairs"},
-              "gen_train_distances": [round(float(d), 5) for d in dist[:, 0]],
-              "test_train_distances": [round(float(d), 5) for d in test_dist[:, 0]],
-              "protocol": {"settings": settings, "ganforge_version": __version__}}
-    write_json(path, record)
-    return record
+    return {"own_source_share": None if sources is None else float(np.mean(nearest[:, 0] == sources)),
+            **{k: v for k, v in summary.items() if k != "closest_pairs"},
+            "gen_train_distances": [round(float(d), 5) for d in dist[:, 0]],
+            "test_train_distances": [round(float(d), 5) for d in test_dist[:, 0]]}
 
 
 def draw(rows: dict[str, dict], path: Path) -> None:
@@ -122,17 +115,10 @@ def draw(rows: dict[str, dict], path: Path) -> None:
 @EXPERIMENTS.register(NAME)
 def modnet_memorisation(options: ExperimentOptions) -> dict:
     """Measure the chosen rows (``--rows modnet,gan``), then write the summary JSON and the figure."""
-    dataset = dataset_name(options.dataset)
-    chosen = check_rows(NAME, options, ROWS)
-    for row in chosen:
-        row_protocol(row, options, dataset)  # every override checked before any training
+    dataset, chosen = chosen_rows(NAME, options, ROWS, row_protocol)
     rows = {row: measure_row(row, options, dataset) for row in chosen}
-    out = Path(options.out)
     summary = {row: {k: v for k, v in r.items() if not k.endswith("_distances")} for row, r in rows.items()}
-    record = {"rows": summary, "written": [str(out / f"{NAME}.json"), str(out / f"{NAME}.png")]}
-    draw(rows, out / f"{NAME}.png")
-    write_json(out / f"{NAME}.json", record)
-    return record
+    return write_outputs(Path(options.out), NAME, {"rows": summary}, lambda path: draw(rows, path))
 
 
 modnet_memorisation.takes_rows = True  # --rows modnet,gan and KEY=VALUE overrides of every row's preset
