@@ -33,10 +33,13 @@ def row_config(experiment: str, preset: str, options: ExperimentOptions, dataset
     return to_dict(resolve_config(preset, overrides))
 
 
-def train_row(settings: dict, run: Path) -> None:
-    """Train the row's run, resuming from its last checkpoint (a finished run returns at once)."""
+def train_row(settings: dict, run: Path) -> float:
+    """Train the row's run, resuming from its last checkpoint (a finished run returns at once); its training
+    wall seconds over all sessions (the loop logs them as ``time_s``)."""
     cfg = resolve_config(settings["preset"], {}, base=settings["config"])
     Trainer(cfg, run, resume=RunDir(run).latest_checkpoint() is not None).fit()
+    timed = [r["time_s"] for r in RunDir(run).read_log() if "time_s" in r]
+    return float(timed[-1]) if timed else float("nan")
 
 
 def finished_row(experiment: str, path: Path, settings: dict) -> dict | None:
@@ -61,9 +64,9 @@ def measured_row(experiment: str, out: Path, settings: dict, measure: Callable[[
     if old is not None:
         return old
     run = Path(out) / "runs" / settings["row"]
-    train_row(settings, run)
-    record = {"row": settings["row"], "preset": settings["preset"], "run": str(run), **measure(run),
-              "protocol": {"settings": settings, "ganforge_version": __version__}}
+    seconds = train_row(settings, run)
+    record = {"row": settings["row"], "preset": settings["preset"], "run": str(run),
+              "train_seconds": round(seconds, 1), **measure(run), "protocol": {"settings": settings, "ganforge_version": __version__}}
     write_json(path, record)
     return record
 

@@ -29,10 +29,9 @@ from ..errors import GanforgeError
 from ..evaluation import evaluate_run
 from ..fileio import write_json, write_text
 from ..plots import save_figure
-from ..runs import RunDir
-from ..training.loop import Trainer
 from . import EXPERIMENTS, ExperimentOptions
 from ._common import dataset_name
+from ._rows import train_row
 
 NAME = "lucic-table"
 PROTOCOL_KEYS = ("config", "reference", "n", "features", "seed", "generator")
@@ -120,15 +119,6 @@ def _compared(protocol: dict, key: str):
     except GanforgeError:
         return value  # not a config this version reads: compared as written, so it differs
     return {k: v for k, v in value.items() if k not in NOT_PROTOCOL}
-
-
-def train_row(protocol: dict, run: Path) -> float:
-    """Train (or resume, or skip if done) the row's run; its training wall seconds over all sessions."""
-    cfg = resolve_config(protocol["preset"], {}, base=protocol["config"])
-    resume = RunDir(run).latest_checkpoint() is not None
-    Trainer(cfg, run, resume=resume).fit()
-    timed = [r["time_s"] for r in RunDir(run).read_log() if "time_s" in r]
-    return float(timed[-1]) if timed else float("nan")
 
 
 def measure_row(row: Row, options: ExperimentOptions, dataset: str) -> dict:
