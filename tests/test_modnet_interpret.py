@@ -114,3 +114,11 @@ def test_another_protocol_is_refused(experiment, cache, monkeypatch, capsys):
             *[f"{k}={v}" for k, v in TINY_ROW.items()]]
     assert main(argv) == 2
     assert "weak.json was measured with another protocol" in capsys.readouterr().err
+
+
+def test_a_classifier_trained_on_first_use_inside_no_grad_still_learns(tmp_path, monkeypatch):
+    """An experiment asks for a classifier inside ``torch.no_grad``; its first-use training must still train."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path))
+    with torch.no_grad():
+        record = clf.train_classifier(clf.ClassifierRecipe("mnist-5k", epochs=1, net="shallow"), progress=False)
+    assert record["test_accuracy"] > 0.3

@@ -179,7 +179,8 @@ def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, pro
                             f"{recipe.batch_size}")
     with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, then give it back
         torch.manual_seed(recipe.seed)
-        model = _fit(recipe, train, progress)
+        with torch.enable_grad():  # first use may come from inside a caller's no_grad (a metric, an experiment)
+            model = _fit(recipe, train, progress)
     weights, record_path = _paths(recipe)
     with atomic_path(weights) as tmp:
         save_file(model.state_dict(), str(tmp))
