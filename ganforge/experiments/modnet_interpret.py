@@ -52,8 +52,10 @@ def row_protocol(row: str, options: ExperimentOptions, dataset: str) -> dict:
             if cfg["ema_decay"] else "raw", "scale": "pixels in [0, 1]"}
 
 
-def modified_test_images(run: Path, protocol: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(sources uint8, source labels, target labels, modifications in [0, 1]) of the row's trained G."""
+def modified_test_images(run: Path, protocol: dict, first: int | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(sources uint8, source labels, target labels, modifications in [0, 1]) of the row's trained G, for the
+    protocol's ``n`` test images or only the ``first`` of them (the same targets either way)."""
     model = load(run)
     cfg = model.config
     test = prepare(load_dataset(test_split_of(cfg.data), cfg.data_root), cfg.image_size)
@@ -63,30 +65,35 @@ def modified_test_images(run: Path, protocol: dict) -> tuple[torch.Tensor, torch
     k = model.family.shape.num_classes
     gen = torch.Generator().manual_seed(protocol["seed"])
     targets = (y + torch.randint(1, k, y.shape, generator=gen)) % k
+    x, y, targets = x[:first], y[:first], targets[:first]
     result, _ = model.modify(x, targets)
     return x, y, targets, (result + 1) / 2
 
 
 @torch.no_grad()
-def predict(dataset: str, net: str, images01: torch.Tensor, data_root: str | None) -> torch.Tensor:
-    """The cached ``net`` classifier's labels for images in [0, 1] (N, C, H, W)."""
-    model, _ = load_classifier(dataset, data_root, progress=False, net=net)
+def predict(model: torch.nn.Module, images01: torch.Tensor) -> torch.Tensor:
+    """A classifier's labels for images in [0, 1] (N, C, H, W)."""
     return torch.cat([model(images01[i:i + 500])[0].argmax(1) for i in range(0, len(images01), 500)])
 
 
-def measure(x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, out01: torch.Tensor, dataset: str,
-            data_root: str | None) -> dict:
+def classifiers(dataset: str, data_root: str | None) -> dict[str, torch.nn.Module]:
+    """Each row's frozen classifier network, loaded (or trained on first use) once."""
+    return {net: load_classifier(dataset, data_root, progress=False, net=net)[0] for net in ROWS.values()}
+
+
+def measure(x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, out01: torch.Tensor,
+            nets: dict[str, torch.nn.Module]) -> dict:
     """Fooling rates under both classifiers, source kept, clean accuracy, and the size of the change."""
     src01 = x.float() / 255
     delta = out01 - src01
     values: dict = {"l1_per_pixel": float(delta.abs().mean()),
                     "l2_per_image": float(delta.flatten(1).norm(dim=1).mean()),
                     "fooling_rate": {}, "source_kept": {}, "clean_accuracy": {}}
-    for net in ROWS.values():
-        on_modified = predict(dataset, net, out01, data_root)
+    for net, model in nets.items():
+        on_modified = predict(model, out01)
         values["fooling_rate"][net] = float((on_modified == targets).float().mean())
         values["source_kept"][net] = float((on_modified == y).float().mean())
-        values["clean_accuracy"][net] = float((predict(dataset, net, src01, data_root) == y).float().mean())
+        values["clean_accuracy"][net] = float((predict(model, src01) == y).float().mean())
     return values
 
 
@@ -96,7 +103,7 @@ def measure_row(row: str, options: ExperimentOptions, dataset: str) -> dict:
 
     def values(run: Path) -> dict:
         x, y, targets, out01 = modified_test_images(run, settings)
-        return {"classifier": ROWS[row], **measure(x, y, targets, out01, dataset, options.data_root)}
+        return {"classifier": ROWS[row], **measure(x, y, targets, out01, classifiers(dataset, options.data_root))}
 
     return measured_row(NAME, options.out, settings, values)
 
@@ -129,9 +136,9 @@ def modnet_interpret(options: ExperimentOptions) -> dict:
     rows, pictures = {}, {}
     for row in chosen:
         rows[row] = measure_row(row, options, dataset)
-        x, y, targets, out01 = modified_test_images(Path(rows[row]["run"]), rows[row]["protocol"]["settings"])
-        fooled = predict(dataset, ROWS[row], out01[:SHOWN], options.data_root) == targets[:SHOWN]
-        pictures[row] = (x[:SHOWN], y[:SHOWN], targets[:SHOWN], out01[:SHOWN], fooled.numpy())
+        x, y, targets, out01 = modified_test_images(Path(rows[row]["run"]), rows[row]["protocol"]["settings"], SHOWN)
+        net = load_classifier(dataset, options.data_root, progress=False, net=ROWS[row])[0]
+        pictures[row] = (x, y, targets, out01, (predict(net, out01) == targets).numpy())
     return write_outputs(Path(options.out), NAME, {"rows": rows}, lambda path: draw(rows, pictures, path))
 
 
