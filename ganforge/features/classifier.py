@@ -132,27 +132,39 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return hits / len(images)
 
 
-def _fit(recipe: ClassifierRecipe, train, progress: bool) -> nn.Module:
-    """The training loop of :func:`train_classifier` (Adam, cosine decay, random shifts)."""
-    gen = torch.Generator().manual_seed(recipe.seed)
-    model = build_classifier(recipe.net, train.channels, train.num_classes, train.image_size)
-    steps_per_epoch = len(train) // recipe.batch_size
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.epochs * steps_per_epoch)
-    bar = tqdm(total=recipe.epochs * steps_per_epoch, desc=f"classifier {recipe.dataset}", disable=not progress)
-    for _ in range(recipe.epochs):
+def batch_indices(size: int, batch_size: int, steps: int, gen: torch.Generator):
+    """``steps`` batches of indices into ``size`` images: a fresh permutation per epoch, cut into full batches
+    (the last partial one dropped); a set smaller than one batch is one full batch per step."""
+    batch_size = min(batch_size, size)
+    per_epoch = size // batch_size
+    done = 0
+    while done < steps:
+        perm = torch.randperm(size, generator=gen)
+        for i in range(min(per_epoch, steps - done)):
+            yield perm[i * batch_size:(i + 1) * batch_size]
+        done += per_epoch
+
+
+def fit_classifier(net: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int,
+                   batch_size: int = 128, lr: float = 1e-3, seed: int = 0, progress: bool = False,
+                   desc: str = "classifier") -> nn.Module:
+    """Train a fresh ``net`` classifier on uint8 ``images`` (N, C, H, W) for ``steps`` updates: Adam ``lr``
+    with cosine decay to 0, random 2-pixel shifts, batches from :func:`batch_indices`. The seed fixes the
+    initialisation, the batches, the shifts and dropout; the caller's random streams are left as they were."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():  # first use may come from inside a no_grad
+        torch.manual_seed(seed)
+        model = build_classifier(net, images.shape[1], num_classes, images.shape[2])
+        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         model.train()
-        perm = torch.randperm(len(train), generator=gen)
-        for i in range(steps_per_epoch):
-            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
-            x = _shift(train.images[idx].float() / 255.0, gen)
-            loss = F.cross_entropy(model(x)[0], train.labels[idx])
+        for idx in tqdm(batch_indices(len(images), batch_size, steps, gen), total=steps, desc=desc,
+                        disable=not progress):
+            loss = F.cross_entropy(model(_shift(images[idx].float() / 255.0, gen))[0], labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            bar.update(1)
-    bar.close()
     return model
 
 
@@ -177,10 +189,9 @@ def train_classifier(recipe: ClassifierRecipe, data_root: str | None = None, pro
     if len(train) < recipe.batch_size:
         raise GanforgeError(f"dataset {recipe.dataset}: {len(train)} training images cannot fill one batch of "
                             f"{recipe.batch_size}")
-    with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, then give it back
-        torch.manual_seed(recipe.seed)
-        with torch.enable_grad():  # first use may come from inside a caller's no_grad (a metric, an experiment)
-            model = _fit(recipe, train, progress)
+    model = fit_classifier(recipe.net, train.images, train.labels, train.num_classes,
+                           recipe.epochs * (len(train) // recipe.batch_size), recipe.batch_size, recipe.lr,
+                           recipe.seed, progress, f"classifier {recipe.dataset}")
     weights, record_path = _paths(recipe)
     with atomic_path(weights) as tmp:
         save_file(model.state_dict(), str(tmp))
