@@ -24,6 +24,7 @@ NETS = {
             "discriminator": {}},
     "modnet": {"generator": {"name": "unet", "width": 8}, "discriminator": {"name": "acgan-d", "width": 8}},
     "ddpm": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
+    "flow": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused
