@@ -7,19 +7,30 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
 
+from .models import SamplerRequest
 from .training.trained import load
 from .errors import GanforgeError
 from .fileio import atomic_path
 
 
 def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class_id: Optional[int] = None,
-                  use_ema: bool = True, checkpoint: str | Path | None = None, draw: bool = False) -> Path:
-    """Sample ``n`` images from a run and write them to ``out`` (``.png`` grid or ``.npz``)."""
+                  use_ema: bool = True, checkpoint: str | Path | None = None, draw: bool = False,
+                  sampler: Optional[Mapping[str, Any]] = None) -> Path:
+    """Sample ``n`` images from a run and write them to ``out`` (``.png`` grid or ``.npz``); ``sampler``: the
+    sampler settings of an iterative family (``{"steps": 20}``, see ``TrainedModel.sample``)."""
+    return write_samples_recorded(run_dir, n, seed, out, class_id, use_ema, checkpoint, draw, sampler)[0]
+
+
+def write_samples_recorded(run_dir: str | Path, n: int, seed: int, out: str | Path, class_id: Optional[int] = None,
+                           use_ema: bool = True, checkpoint: str | Path | None = None, draw: bool = False,
+                           sampler: Optional[Mapping[str, Any]] = None) -> tuple[Path, dict]:
+    """:func:`write_samples` and the sampling record (``TrainedModel.sample_timed``: network evaluations per
+    image, seconds)."""
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise GanforgeError(f"--out {out}: expected a .png (grid) or .npz (arrays) file name")
@@ -36,18 +47,19 @@ def write_samples(run_dir: str | Path, n: int, seed: int, out: str | Path, class
     elif model.conditional:
         labels = torch.arange(n) % model.num_classes
     if out.suffix.lower() == ".png" and model.family.needs_sources and class_id is None:
-        _write_modification_grid(model, n, seed, out, use_ema)
-        return out
+        with model.family.sampling(SamplerRequest(**(sampler or {}))) as record:
+            _write_modification_grid(model, n, seed, out, use_ema)
+        return out, record
     cols = int(math.ceil(math.sqrt(n)))
     if out.suffix.lower() == ".png" and model.conditional and class_id is None:
         cols = int(math.ceil(n / model.num_classes))  # one row per class
         labels = torch.arange(n) // cols
-    images = model.sample(n, seed=seed, labels=labels, use_ema=use_ema, draw=draw)
+    images, record = model.sample_timed(n, seed=seed, labels=labels, use_ema=use_ema, draw=draw, **(sampler or {}))
     if out.suffix.lower() == ".png":
         _write_grid(images, out, cols)
     else:
         _write_npz(images, labels, out)
-    return out
+    return out, record
 
 
 def _write_modification_grid(model, n: int, seed: int, out: Path, use_ema: bool) -> None:

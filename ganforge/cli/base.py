@@ -72,3 +72,25 @@ def add_seed(parser: argparse.ArgumentParser) -> None:
 def add_data_root(parser: argparse.ArgumentParser) -> None:
     """``--data-root``, which every subcommand that reads a dataset takes."""
     parser.add_argument("--data-root", default=None, help="where datasets live (else $GANFORGE_DATA)")
+
+
+def add_sampler_options(parser: argparse.ArgumentParser) -> None:
+    """The sampler settings of the iterative families (ddpm, flow); one-pass families refuse them."""
+    group = parser.add_argument_group("sampler (ddpm, flow)")
+    group.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    group.add_argument("--sampler", default=None, help="ddpm: ddim | ancestral; flow: euler | heun")
+    group.add_argument("--eta", type=float, default=None, help="DDIM's eta (0: deterministic)")
+    group.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight w")
+
+
+def sampler_settings(args: argparse.Namespace) -> dict:
+    """The sampler settings given on the command line, for ``TrainedModel.sample``."""
+    return {k: getattr(args, k) for k in ("steps", "sampler", "eta", "guidance") if getattr(args, k) is not None}
+
+
+def describe_sampling(record: dict) -> str:
+    """One line of what sampling ran: the sampler and steps (iterative families), network evaluations per image
+    and the wall time."""
+    how = f"{record['sampler']}, {record['steps']} steps: " if "sampler" in record else ""
+    took = f", {record['seconds']:.1f} s" if "seconds" in record else ""
+    return f"{how}{record['nfe_per_image']} network evaluation{'s' * (record['nfe_per_image'] != 1)} per image{took}"

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from .base import add_data_root, add_seed, command
+from .base import add_data_root, add_sampler_options, add_seed, command, describe_sampling, sampler_settings
 
 
 def presets_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,15 +56,17 @@ def sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None, help="a specific checkpoint (default: the latest)")
     p.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--draw", action="store_true", help="VAE: Bernoulli draws of the pixels, not their means")
+    add_sampler_options(p)
 
 
 @command("sample", "sample a trained run to a PNG grid or an .npz", sample_arguments)
 def cmd_sample(args) -> None:
-    from ..sampling import write_samples
+    from ..sampling import write_samples_recorded
 
-    out = write_samples(args.run, args.n, args.seed, args.out, class_id=args.class_id,
-                        use_ema=not args.raw, checkpoint=args.checkpoint, draw=args.draw)
-    print(f"wrote {args.n} samples to {out}")
+    out, record = write_samples_recorded(args.run, args.n, args.seed, args.out, class_id=args.class_id,
+                                         use_ema=not args.raw, checkpoint=args.checkpoint, draw=args.draw,
+                                         sampler=sampler_settings(args))
+    print(f"wrote {args.n} samples to {out} ({describe_sampling(record)})")
 
 
 @command("data", "list datasets: where each was found, counts and shapes", add_data_root)

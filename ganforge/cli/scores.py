@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from .base import Parser, add_data_root, add_seed, command
+from .base import (Parser, add_data_root, add_sampler_options, add_seed, command, describe_sampling,
+                   sampler_settings)
 
 
 def scoring_options(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,9 @@ def print_result(result: dict, as_json: bool, written=None) -> None:
             print(f"{key:<24} {value:.6g}")
     proto = result["protocol"]
     print(f"protocol: n={proto['n']} seed={proto['seed']} features={','.join(proto['features'])}")
+    for spec, record in zip(proto["inputs"], proto.get("sampling", [])):
+        if record:
+            print(f"sampling {spec}: {describe_sampling(record)}")
     if written:
         print(f"written to {written}")
 
@@ -53,6 +57,7 @@ def eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.add_argument("--ref", default=None, help="reference DATASET:SPLIT (default: the run's test split)")
     scoring_options(p)
+    add_sampler_options(p)
 
 
 @command("eval", "score a run's latest checkpoint", eval_arguments)
@@ -60,7 +65,7 @@ def cmd_eval(args) -> None:
     from ..evaluation import check_metric_names, evaluate_run
 
     result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
-                               args.seed)
+                               args.seed, sampler_settings(args))
     print_result(result, args.json, None if args.json else out)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 
@@ -28,11 +29,15 @@ class Side:
     class_names: list[str] | None = None
     content: str = ""
     trained_on: str | None = None  # a run's training data spec (None for image sets)
+    #: how a run was sampled (``TrainedModel.sample_timed``: sampler, steps, network evaluations per image,
+    #: seconds); None for image sets
+    sampling: dict | None = None
 
 
 def make_side(spec: str, images: torch.Tensor, kind: str, labels: torch.Tensor | None = None,
-              class_names: list[str] | None = None, trained_on: str | None = None) -> Side:
-    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on)
+              class_names: list[str] | None = None, trained_on: str | None = None,
+              sampling: dict | None = None) -> Side:
+    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on, sampling)
 
 
 def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
@@ -41,11 +46,13 @@ def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tu
     return side.images, side.kind
 
 
-def load_side(spec: str, n: int, seed: int, data_root: str | None = None) -> Side:
+def load_side(spec: str, n: int, seed: int, data_root: str | None = None,
+              sampler: Mapping[str, Any] | None = None) -> Side:
     """An input as a :class:`Side`: a run directory is sampled (a conditional one with balanced labels
-    ``i mod K``); an image set keeps a random ``n`` of its images (in order) and their labels."""
+    ``i mod K``; ``sampler``: an iterative family's sampler settings, e.g. ``{"steps": 20}``); an image set
+    keeps a random ``n`` of its images (in order) and their labels."""
     if (Path(spec) / "config.json").is_file():
-        return _sample_run(spec, n, seed)
+        return _sample_run(spec, n, seed, sampler or {})
     data = load_images(spec, data_root)
     images, labels = data.images, data.labels
     if len(images) > n:
@@ -55,12 +62,14 @@ def load_side(spec: str, n: int, seed: int, data_root: str | None = None) -> Sid
     return make_side(spec, images, "images", labels if labelled else None, data.class_names)
 
 
-def _sample_run(spec: str, n: int, seed: int) -> Side:
+def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any]) -> Side:
     model = load(spec)
     kind = f"run at step {model.step} ({model.checkpoint.name})"
     data = model.config.data
     if not model.conditional:
-        return make_side(spec, model.sample(n, seed=seed), kind, trained_on=data)
+        images, record = model.sample_timed(n, seed=seed, **sampler)
+        return make_side(spec, images, kind, trained_on=data, sampling=record)
     labels = torch.arange(n) % model.num_classes
-    return make_side(spec, model.sample(n, seed=seed, labels=labels), f"{kind}, labels i mod {model.num_classes}",
-                     labels, trained_on=data)
+    images, record = model.sample_timed(n, seed=seed, labels=labels, **sampler)
+    return make_side(spec, images, f"{kind}, labels i mod {model.num_classes}", labels, trained_on=data,
+                     sampling=record)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..data import test_split_of
 from ..fileio import write_json
@@ -17,12 +18,16 @@ from .scoring import score_with_extras
 
 
 def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: str | None = None,
-                 n: int = 10_000, ref: str | None = None, seed: int = 0) -> tuple[dict, Path]:
+                 n: int = 10_000, ref: str | None = None, seed: int = 0,
+                 sampler: Mapping[str, Any] | None = None) -> tuple[dict, Path]:
     """Score a run's latest checkpoint against ``ref`` (default: its dataset's test split); writes and
-    returns ``RUN/eval/step-<step>.json``. The returned result holds the numbers and protocol only."""
+    returns ``RUN/eval/step-<step>.json``. The returned result holds the numbers and protocol only; the
+    protocol's ``sampling`` records the run's sampler (``sampler`` overrides an iterative family's settings,
+    e.g. ``{"steps": 20}``), its network evaluations per image and the sampling seconds."""
     model = load(run)
     reference = ref or test_split_of(model.config.data)
-    result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root)
+    result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root,
+                                       sampler)
     result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step)
     out = Path(run) / "eval" / f"step-{model.step:07d}.json"
     record = {**result, "details": write_pictures(extras, out)} if extras.details else result

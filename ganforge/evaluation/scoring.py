@@ -3,11 +3,13 @@
 ``score(a, b)`` compares any two image sets (``DATASET:SPLIT``, an image folder, an ``.npz``/``.npy`` of
 uint8 images, or a run directory, which is sampled). Every result carries a ``protocol`` object naming
 everything that produced it: inputs and their content hashes, sizes, seed, extractor and its weights'
-sha1, preprocessing and the ganforge version.
+sha1, preprocessing, the ganforge version and, for each side that is a run, how it was sampled (``sampling``:
+sampler, steps, network evaluations per image and seconds; None for image sets).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 from .. import __version__
 from ..data import parse_spec
@@ -34,21 +36,23 @@ def _check_requirements(specs: dict, features: str | None, gen: Side, input2: st
 
 
 def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
-                      n: int = 10_000, seed: int = 0, data_root: str | None = None) -> tuple[dict, Extras]:
-    """:func:`score` and the :class:`Extras` (details, pictures) its metrics left."""
+                      n: int = 10_000, seed: int = 0, data_root: str | None = None,
+                      sampler: Mapping[str, Any] | None = None) -> tuple[dict, Extras]:
+    """:func:`score` and the :class:`Extras` (details, pictures) its metrics left; ``sampler``: the sampler
+    settings for inputs that are runs of an iterative family (``{"steps": 20}``)."""
     if n < 1:
         raise GanforgeError(f"--n must be a positive number of images, got {n}")
     specs = {name: METRICS.get(name) for name in metrics or ["fid", "kid"]}
     groups: dict[str, list[str]] = {}
     for name, spec in specs.items():
         groups.setdefault(features or spec.features, []).append(name)
-    ref, gen = (load_side(s, n, seed, data_root) for s in (input1, input2))
+    ref, gen = (load_side(s, n, seed, data_root, sampler) for s in (input1, input2))
     _check_requirements(specs, features, gen, input2)
     result: dict = {}
     extras = Extras()
     protocol = {"inputs": [input1, input2], "kinds": [ref.kind, gen.kind], "n": [len(ref.images), len(gen.images)],
                 "content_sha1": [ref.content, gen.content], "seed": seed, "ganforge_version": __version__,
-                "features": {}, "metrics": {}}
+                "sampling": [ref.sampling, gen.sampling], "features": {}, "metrics": {}}
     for feat_name, metric_names in groups.items():
         extractor = make_extractor(feat_name, input1, data_root)
         real, fake = (cached_features(s.images, extractor, s.content) for s in (ref, gen))

@@ -2,8 +2,8 @@
 
 Every module of this package is imported, so a new family is one new file."""
 from ..registry import import_submodules
-from .base import FAMILIES, Batch, Family, generate_uint8, to_uint8
+from .base import FAMILIES, Batch, Family, SamplerRequest, generate_uint8, to_uint8
 
 import_submodules(__name__, __path__)
 
-__all__ = ["FAMILIES", "Batch", "Family", "generate_uint8", "to_uint8"]
+__all__ = ["FAMILIES", "Batch", "Family", "SamplerRequest", "generate_uint8", "to_uint8"]

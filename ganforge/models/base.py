@@ -31,6 +31,19 @@ D_HEURISTIC_FIELDS = ("label_smoothing", "noisy_labels", "noisy_labels_range", "
                       "instance_noise_steps")
 
 
+@dataclass(frozen=True)
+class SamplerRequest:
+    """Sampler settings asked for at sampling time (``ganforge sample --steps N``); None keeps the model's
+    own. Only iterative families (``ddpm``, ``flow``) have them: ``sampler`` names one of the family's
+    samplers, ``steps`` its number of steps, ``eta`` DDIM's stochasticity, ``guidance`` the classifier-free
+    guidance weight w."""
+
+    sampler: Optional[str] = None
+    steps: Optional[int] = None
+    eta: Optional[float] = None
+    guidance: Optional[float] = None
+
+
 @dataclass
 class Batch:
     """A batch of real data: images as floats in the generator's range, and int64 labels."""
@@ -200,6 +213,17 @@ class Family(nn.Module, abc.ABC):
         return self.g_ema.module if (use_ema and self.g_ema is not None) else self.G
 
     # ---- sampling
+    def sampling(self, request: "SamplerRequest | None" = None) -> ContextManager[dict]:
+        """A context in which :meth:`generate` uses the sampler settings of ``request``, yielding the record
+        of what it runs: ``nfe_per_image``, the network evaluations per image (and, for iterative families,
+        the sampler, steps, eta and guidance). One generator pass here: settings are refused, since a
+        one-pass family has no sampler to set (the iterative families ``ddpm`` and ``flow`` override this)."""
+        given = [name for name, value in vars(request or SamplerRequest()).items() if value is not None]
+        if given:
+            raise GanforgeError(f"{given[0]}: model family {self.cfg.family!r} draws each image in one network "
+                                f"evaluation and has no sampler settings (the iterative families ddpm and flow do)")
+        return contextlib.nullcontext({"nfe_per_image": 1})
+
     def sample_latent(self, n: int, generator: torch.Generator | None = None,
                       device: torch.device | str | None = None) -> torch.Tensor:
         """z ~ N(0, I) or uniform(-z_scale, z_scale)^z_dim, shape (n, z_dim), on ``device`` (default: G's)."""

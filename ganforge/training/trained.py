@@ -8,15 +8,16 @@ the CLI can all build on it without importing each other.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
 from ..config import RunConfig, from_dict
 from ..data import load_dataset, test_split_of
 from ..errors import GanforgeError
-from ..models import FAMILIES, Family, generate_uint8
+from ..models import FAMILIES, Family, SamplerRequest, generate_uint8
 from ..nets import NetShape
 from ..runs import RunDir
 from .checkpoint import checkpoint_config, load_checkpoint, load_model_state
@@ -38,15 +39,28 @@ class TrainedModel:
         return self.family.shape.num_classes
 
     def sample(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None, batch_size: int = 500,
-               use_ema: bool = True, draw: bool = False) -> torch.Tensor:
+               use_ema: bool = True, draw: bool = False, **sampler: Any) -> torch.Tensor:
         """n images as uint8 (N, C, H, W) on the CPU; the same seed gives the same images at any batch size.
 
-        ``draw=True`` (VAE) gives Bernoulli draws of the pixels rather than their means."""
+        ``draw=True`` (VAE) gives Bernoulli draws of the pixels rather than their means. The iterative families
+        (``ddpm``, ``flow``) take sampler settings (:class:`~ganforge.models.SamplerRequest`: ``steps``,
+        ``sampler``, ``eta``, ``guidance``), e.g. ``model.sample(64, steps=20)``."""
+        return self.sample_timed(n, seed, labels, batch_size, use_ema, draw, **sampler)[0]
+
+    def sample_timed(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None, batch_size: int = 500,
+                     use_ema: bool = True, draw: bool = False, **sampler: Any) -> tuple[torch.Tensor, dict]:
+        """:meth:`sample` and the record of how: the sampler settings, ``nfe_per_image`` (network evaluations
+        per image: 1 for one-pass families), ``images`` and the wall ``seconds`` spent sampling."""
+        request = SamplerRequest(**sampler)
         z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
         pixels = torch.Generator().manual_seed(seed + 1) if draw else None
         if self.conditional and labels is None:
             labels = torch.arange(n) % self.num_classes
-        return generate_uint8(self.family, z, labels, use_ema=use_ema, draw=pixels, chunk=batch_size)
+        with self.family.sampling(request) as record:
+            started = time.perf_counter()
+            images = generate_uint8(self.family, z, labels, use_ema=use_ema, draw=pixels, chunk=batch_size)
+            seconds = time.perf_counter() - started
+        return images, {**record, "images": n, "seconds": round(seconds, 3)}
 
 
     def modify(self, images: torch.Tensor, targets: torch.Tensor,
