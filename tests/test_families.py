@@ -23,6 +23,8 @@ NETS = {
     "vae": {"generator": {"name": "vae-mlp-dec", "hidden": 8}, "encoder": {"name": "vae-mlp-enc", "hidden": 8},
             "discriminator": {}},
     "modnet": {"generator": {"name": "unet", "width": 8}, "discriminator": {"name": "acgan-d", "width": 8}},
+    "pix2pix": {"generator": {"name": "unet", "width": 8, "dropout": 0.5},
+                "discriminator": {"name": "patchgan", "width": 8}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused
