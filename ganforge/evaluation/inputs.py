@@ -28,11 +28,14 @@ class Side:
     class_names: list[str] | None = None
     content: str = ""
     trained_on: str | None = None  # a run's training data spec (None for image sets)
+    inputs: torch.Tensor | None = None  # a paired run's (pix2pix) inputs of ``images``, uint8 (N, C, H, W)
+    targets: torch.Tensor | None = None  # ... and the targets ``images`` should match, uint8 (N, C, H, W)
 
 
 def make_side(spec: str, images: torch.Tensor, kind: str, labels: torch.Tensor | None = None,
-              class_names: list[str] | None = None, trained_on: str | None = None) -> Side:
-    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on)
+              class_names: list[str] | None = None, trained_on: str | None = None,
+              inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> Side:
+    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on, inputs, targets)
 
 
 def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
@@ -43,7 +46,8 @@ def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tu
 
 def load_side(spec: str, n: int, seed: int, data_root: str | None = None) -> Side:
     """An input as a :class:`Side`: a run directory is sampled (a conditional one with balanced labels
-    ``i mod K``); an image set keeps a random ``n`` of its images (in order) and their labels."""
+    ``i mod K``; a paired one, pix2pix, translates n test inputs and keeps inputs and targets); an image set
+    keeps a random ``n`` of its images (in order) and their labels."""
     if (Path(spec) / "config.json").is_file():
         return _sample_run(spec, n, seed)
     data = load_images(spec, data_root)
@@ -59,6 +63,10 @@ def _sample_run(spec: str, n: int, seed: int) -> Side:
     model = load(spec)
     kind = f"run at step {model.step} ({model.checkpoint.name})"
     data = model.config.data
+    if model.paired:  # outputs for n test inputs, each with its input and target (paired metrics)
+        inputs, outputs, targets = model.pairs(n, seed=seed)
+        return make_side(spec, outputs, f"{kind}, outputs for {n} test pairs", trained_on=data, inputs=inputs,
+                         targets=targets)
     if not model.conditional:
         return make_side(spec, model.sample(n, seed=seed), kind, trained_on=data)
     labels = torch.arange(n) % model.num_classes
