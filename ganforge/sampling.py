@@ -1,7 +1,8 @@
 """Writing samples: a PNG grid or an .npz of uint8 (N, H, W, C) images (+ labels for conditional models).
 
 A conditional model's PNG without ``--class`` is a class-row grid: one row per class (Nair and Shah 2017, Fig. 2);
-an image-modifying model's (ModNet) is one row per source image: the source, then delta and result per class."""
+an image-modifying model's (ModNet) is one row per source image: the source, then delta and result per class;
+a paired image-to-image model's (pix2pix) is triplets input | output | target."""
 from __future__ import annotations
 
 import io
@@ -63,11 +64,12 @@ def write_samples_recorded(run_dir: str | Path, n: int, seed: int, out: str | Pa
 
 
 def _write_modification_grid(model, n: int, seed: int, out: Path, use_ema: bool) -> None:
-    """An image-modifying model's PNG (ModNet): ceil(n / K) source images from its source set, one row each,
-    laid out by the family (source | delta, result for each target class)."""
-    rows = int(math.ceil(n / model.num_classes))
-    z = model.family.sample_latent(rows, torch.Generator().manual_seed(seed), device="cpu")
-    images, cols = model.family.grid_images(z, None, rows, use_ema=use_ema)
+    """An image-modifying model's PNG, laid out by the family: ModNet shows ceil(n / K) source images of its
+    source set, one row each (source | delta, result for each target class); pix2pix n triplets input |
+    output | target."""
+    count, cols = model.family.grid_layout(n)
+    z = model.family.sample_latent(count, torch.Generator().manual_seed(seed), device="cpu")
+    images, cols = model.family.grid_images(z, None, cols, use_ema=use_ema)
     _write_grid(images, out, cols)
 
 

@@ -25,6 +25,8 @@ NETS = {
     "modnet": {"generator": {"name": "unet", "width": 8}, "discriminator": {"name": "acgan-d", "width": 8}},
     "ddpm": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
     "flow": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
+    "pix2pix": {"generator": {"name": "unet", "width": 8, "dropout": 0.5},
+                "discriminator": {"name": "patchgan", "width": 8}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused

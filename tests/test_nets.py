@@ -31,6 +31,7 @@ SUPPORTED = {
     "mlp-g": (28, 32),
     "mlp-d": (28, 32),
     "unet": (28, 32),
+    "patchgan": (28, 32),
 }
 UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32}
@@ -49,11 +50,16 @@ def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary), and a scalar
+    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary, paired), and a scalar
     touching every output head (to check that every parameter gets a gradient)."""
     if d.kind == "conditional":
         out = d(x, torch.arange(len(x)) % K)
         return out, out.sum()
+    if d.kind == "paired":  # PatchGAN: D(condition, image) -> patch logits (N, P, P); one number per image
+        condition = torch.tanh(torch.randn_like(x))
+        patches = d(condition, x)
+        assert patches.dim() == 3 and patches.shape[0] == len(x)
+        return patches.mean(dim=(1, 2)), patches.sum()
     if d.kind == "auxiliary":
         logit, classes = d(x)
         assert classes.shape == (len(x), K)

@@ -15,13 +15,18 @@ name               reads                                           splits
 ``npz`` / ``npy``  ``npz:PATH`` / ``npy:PATH``, numpy arrays       (the path)
 =================  ==============================================  ===============================
 
-``valid`` is the last 10,000 training images and ``train50k`` the first 50,000.
+``valid`` is the last 10,000 training images and ``train50k`` the first 50,000. Selectors narrow any spec:
+``[START:STOP]`` slices and ``[class=K]`` (or ``[class=K,L]``) keeps classes, e.g.
+``fashion-mnist:train[class=7][:500]`` (see :func:`load_dataset`). Paired image-to-image tasks (edges,
+downscale, gray, mask) are built from any set by :mod:`ganforge.data.pairs`.
 """
 from .base import DATASETS, ImageSet, Loader, data_root, load_dataset, parse_spec, test_split_of
 from . import arrays, cifar, digits, folder, mnist, mnist5k, svhn  # noqa: F401  (registers the loaders)
 from .arrays import load_images
 from .catalog import describe_datasets
 from .idx import read_idx, read_idx_pair
+from .pairs import PAIR_TASKS, PairedSet, make_inputs, make_pairs
 
 __all__ = ["ImageSet", "DATASETS", "Loader", "load_dataset", "parse_spec", "data_root", "describe_datasets",
-           "load_images", "read_idx", "read_idx_pair", "test_split_of"]
+           "load_images", "read_idx", "read_idx_pair", "test_split_of", "PAIR_TASKS", "PairedSet", "make_inputs",
+           "make_pairs"]

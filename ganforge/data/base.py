@@ -83,28 +83,76 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def test_split_of(spec: str) -> str:
-    """A dataset's held-out reference: its test split (``fashion-mnist:train[:2000]`` -> ``fashion-mnist:test``)."""
-    return f"{spec.split(':', 1)[0]}:test"
+    """A dataset's held-out reference: its test split, keeping class filters and dropping slices
+    (``fashion-mnist:train[:2000]`` -> ``fashion-mnist:test``; ``fashion-mnist:train[class=7]`` ->
+    ``fashion-mnist:test[class=7]``, so a one-class run is compared with test images of its class)."""
+    body, selectors = split_selectors(spec)
+    kept = "".join(f"[{s}]" for s in selectors if CLASS_RE.match(s))
+    return f"{body.split(':', 1)[0]}:test{kept}"
 
 
-SLICE_RE = re.compile(r"^(?P<body>.*)\[(?P<start>\d*):(?P<stop>\d*)\]$")
+SLICE_RE = re.compile(r"^(?P<start>\d*):(?P<stop>\d*)$")
+CLASS_RE = re.compile(r"^class=(?P<classes>\d+(?:,\d+)*)$")
+SELECTOR_RE = re.compile(r"\[(?P<selector>[^\[\]]*)\]$")
+SELECTORS_HELP = "[START:STOP] or [class=K] / [class=K,L,...]"
+
+
+def split_selectors(spec: str) -> tuple[str, list[str]]:
+    """``"NAME:SPLIT[sel1][sel2]"`` -> ``("NAME:SPLIT", ["sel1", "sel2"])``: the trailing bracket groups,
+    applied left to right."""
+    selectors: list[str] = []
+    while (match := SELECTOR_RE.search(spec)) is not None and match.start() > 0:
+        selectors.insert(0, match.group("selector"))
+        spec = spec[:match.start()]
+    return spec, selectors
+
+
+def _take_slice(data: ImageSet, match: re.Match, where: str) -> ImageSet:
+    start = int(match.group("start") or 0)
+    stop = int(match.group("stop") or len(data))
+    if start >= stop:
+        raise GanforgeError(f"dataset slice [{start}:{stop}] of {where} selects no images (expected START < STOP)")
+    if stop > len(data):
+        raise GanforgeError(f"dataset slice [{start}:{stop}] of {where} goes past its {len(data)} images")
+    return data.subset(slice(start, stop))
+
+
+def _take_classes(data: ImageSet, match: re.Match, where: str) -> ImageSet:
+    """The images whose label is one of the listed classes, in their original order."""
+    classes = sorted({int(c) for c in match.group("classes").split(",")})
+    if data.num_classes < 2:
+        raise GanforgeError(f"dataset filter [{match.group(0)}] of {where}: the images have no class labels "
+                            f"(expected a labelled dataset such as fashion-mnist:train)")
+    bad = [c for c in classes if c >= data.num_classes]
+    if bad:
+        raise GanforgeError(f"dataset filter [{match.group(0)}] of {where}: class {bad[0]} does not exist "
+                            f"(expected 0..{data.num_classes - 1})")
+    keep = torch.isin(data.labels, torch.tensor(classes, dtype=torch.int64))
+    if not bool(keep.any()):
+        raise GanforgeError(f"dataset filter [{match.group(0)}] of {where} selects no images")
+    return data.subset(torch.nonzero(keep).flatten())
 
 
 def load_dataset(spec: str, root: str | os.PathLike | None = None) -> ImageSet:
     """Load ``"NAME:SPLIT"`` from the registry, e.g. ``load_dataset("fashion-mnist:test")``.
 
-    A trailing ``[START:STOP]`` takes a slice, e.g. ``"fashion-mnist:train[:2000]"`` (the first 2,000).
+    Trailing selectors, applied left to right, narrow the set: ``[START:STOP]`` takes a slice
+    (``"fashion-mnist:train[:2000]"``, the first 2,000) and ``[class=K]`` or ``[class=K,L]`` keeps the
+    images of those classes in their order (``"fashion-mnist:train[class=7]"``, the sneakers;
+    ``"fashion-mnist:train[class=7][:500]"``, the first 500 of them).
     """
-    match = SLICE_RE.match(spec)
-    name, split = parse_spec(match.group("body") if match else spec)
+    body, selectors = split_selectors(spec)
+    name, split = parse_spec(body)
     data = DATASETS.get(name)(split, data_root(root))
-    if match:
-        start = int(match.group("start") or 0)
-        stop = int(match.group("stop") or len(data))
-        if start >= stop:
-            raise GanforgeError(f"dataset slice [{start}:{stop}] of {name}:{split} selects no images "
-                                f"(expected START < STOP)")
-        if stop > len(data):
-            raise GanforgeError(f"dataset slice [{start}:{stop}] of {name}:{split} goes past its {len(data)} images")
-        data = data.subset(slice(start, stop), name=spec)
+    where = f"{name}:{split}"
+    for selector in selectors:
+        if (match := SLICE_RE.match(selector)) is not None:
+            data = _take_slice(data, match, where)
+        elif (match := CLASS_RE.match(selector)) is not None:
+            data = _take_classes(data, match, where)
+        else:
+            raise GanforgeError(f"dataset selector [{selector}] of {where} is not one of {SELECTORS_HELP}")
+        where = f"{where}[{selector}]"
+    if selectors:
+        data = data.subset(slice(None), name=spec)
     return data

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import torch
 
 from ..data import load_images
+from ..models import SamplerRequest
 from ..training.trained import load
 from .cache import content_hash
 
@@ -32,12 +33,16 @@ class Side:
     #: how a run was sampled (``TrainedModel.sample_timed``: sampler, steps, network evaluations per image,
     #: seconds); None for image sets
     sampling: dict | None = None
+    inputs: torch.Tensor | None = None  # a paired run's (pix2pix) inputs of ``images``, uint8 (N, C, H, W)
+    targets: torch.Tensor | None = None  # ... and the targets ``images`` should match, uint8 (N, C, H, W)
 
 
 def make_side(spec: str, images: torch.Tensor, kind: str, labels: torch.Tensor | None = None,
               class_names: list[str] | None = None, trained_on: str | None = None,
-              sampling: dict | None = None) -> Side:
-    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on, sampling)
+              sampling: dict | None = None, inputs: torch.Tensor | None = None,
+              targets: torch.Tensor | None = None) -> Side:
+    return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on, sampling,
+                inputs, targets)
 
 
 def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
@@ -49,7 +54,8 @@ def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tu
 def load_side(spec: str, n: int, seed: int, data_root: str | None = None,
               sampler: Mapping[str, Any] | None = None) -> Side:
     """An input as a :class:`Side`: a run directory is sampled (a conditional one with balanced labels
-    ``i mod K``; ``sampler``: an iterative family's sampler settings, e.g. ``{"steps": 20}``); an image set
+    ``i mod K``; ``sampler``: an iterative family's sampler settings, e.g. ``{"steps": 20}``; a paired one,
+    pix2pix, translates n test inputs and keeps inputs and targets); an image set
     keeps a random ``n`` of its images (in order) and their labels."""
     if (Path(spec) / "config.json").is_file():
         return _sample_run(spec, n, seed, sampler or {})
@@ -66,6 +72,11 @@ def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any]) -> Sid
     model = load(spec)
     kind = f"run at step {model.step} ({model.checkpoint.name})"
     data = model.config.data
+    if model.paired:  # outputs for n test inputs, each with its input and target (paired metrics)
+        with model.family.sampling(SamplerRequest(**sampler)) as record:  # one pass: refuses sampler settings
+            inputs, outputs, targets = model.pairs(n, seed=seed)
+        return make_side(spec, outputs, f"{kind}, outputs for {n} test pairs", trained_on=data, sampling=record,
+                         inputs=inputs, targets=targets)
     if not model.conditional:
         images, record = model.sample_timed(n, seed=seed, **sampler)
         return make_side(spec, images, kind, trained_on=data, sampling=record)

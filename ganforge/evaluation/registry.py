@@ -39,16 +39,17 @@ class Metric:
     params: dict
     needs_labels: bool = False
     needs_logits: bool = False  # class logits: a softmax or argmax of the features must mean something
+    needs_pairs: bool = False  # each generated image's target (a paired run, pix2pix); features unused
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(name: str, features: str, needs_labels: bool = False, needs_logits: bool = False,
-                    **params):
+                    needs_pairs: bool = False, **params):
     """Decorator registering ``fn`` as metric ``name`` computed on ``features`` by default."""
     def wrap(fn):
-        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits))
+        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits, needs_pairs))
         return fn
     return wrap
 
@@ -177,3 +178,38 @@ def _memorisation(real, fake, ctx):
                                   "rows": found.to_json()},
                  picture=("neighbours", compose(ctx.generated.images, train, found)))
     return {"nn_median_ratio": summary["median_ratio"], "nn_share_below_test_p1": summary["share_below_test_p1"]}
+
+
+# ---------------------------------------------------------------- paired image-to-image metrics (pix2pix)
+
+PAIRED_PROTOCOL = {"pairs": "each output of the run against its own target: n test-split pairs, drawn without "
+                            "repetition with the seed", "range": "uint8 / 255, R = 1",
+                   "baseline": "<name>_input: the task's inputs against the same targets"}
+
+
+def _paired(name: str, ctx) -> dict:
+    """``name`` (l1, psnr or ssim) of the generated side's outputs and of its inputs, against its targets."""
+    side = ctx.generated
+    if side is None or side.targets is None:
+        raise GanforgeError(f"{name} compares each output with its own target; {side.spec if side else 'the input'}"
+                            f" has no targets (expected a run of a paired image-to-image family, e.g. pix2pix)")
+    value = M.paired_scores(side.images, side.targets)[name]
+    baseline = M.paired_scores(side.inputs, side.targets)[name]
+    return {name: value, f"{name}_input": baseline}
+
+
+@register_metric("l1", "pixels", needs_pairs=True, definition="mean |output - target| per pixel", **PAIRED_PROTOCOL)
+def _l1(real, fake, ctx):
+    return _paired("l1", ctx)
+
+
+@register_metric("psnr", "pixels", needs_pairs=True, definition="mean over images of 10 log10(R^2 / MSE)",
+                 **PAIRED_PROTOCOL)
+def _psnr(real, fake, ctx):
+    return _paired("psnr", ctx)
+
+
+@register_metric("ssim", "pixels", needs_pairs=True, window="11x11 Gaussian, sigma 1.5, valid windows only",
+                 constants="K1 0.01, K2 0.03", reference="Wang et al. 2004", **PAIRED_PROTOCOL)
+def _ssim(real, fake, ctx):
+    return _paired("ssim", ctx)

@@ -27,10 +27,13 @@ def score(input1: str, input2: str, metrics: list[str] | None = None, features: 
 
 
 def _check_requirements(specs: dict, features: str | None, gen: Side, input2: str) -> None:
-    """User errors before any features are computed: labels and logits the metrics need."""
+    """User errors before any features are computed: labels, logits and targets the metrics need."""
     for name, spec in specs.items():
         if spec.needs_labels and gen.labels is None:
             raise no_labels_error(name, input2)
+        if spec.needs_pairs and gen.targets is None:
+            raise GanforgeError(f"{name} compares each output with its own target; {input2} has no targets "
+                                f"(expected a run of a paired image-to-image family, e.g. pix2pix)")
         if spec.needs_logits:
             check_logits(name, features or spec.features)
 

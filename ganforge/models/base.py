@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Optional
@@ -46,10 +47,12 @@ class SamplerRequest:
 
 @dataclass
 class Batch:
-    """A batch of real data: images as floats in the generator's range, and int64 labels."""
+    """A batch of real data: images as floats in the generator's range, and int64 labels; for a paired
+    image-to-image family (pix2pix) also the conditioning ``inputs`` of which ``images`` are the targets."""
 
     images: torch.Tensor  # (N, C, H, W)
     labels: torch.Tensor  # (N,)
+    inputs: Optional[torch.Tensor] = None  # (N, C, H, W) in the generator's range, or None
 
 
 class Family(nn.Module, abc.ABC):
@@ -116,6 +119,17 @@ class Family(nn.Module, abc.ABC):
 
     def set_sources(self, images: torch.Tensor) -> None:
         """uint8 images (M, C, H, W) an image-modifying family samples from (``needs_sources``); default: unused."""
+
+    def paired_inputs(self, images: torch.Tensor) -> Optional[torch.Tensor]:
+        """For a paired image-to-image family (pix2pix): the uint8 conditioning image (M, C, H, W) of each of
+        the uint8 target images (M, C, H, W), image i with index i; the loop feeds them as ``Batch.inputs``.
+        Default: None (the family trains on images alone)."""
+        return None
+
+    def grid_layout(self, n: int) -> tuple[int, int]:
+        """For ``ganforge sample``'s PNG of about ``n`` images from an image-modifying family: how many latents
+        (source images) it shows and the ``cols`` handed to :meth:`grid_images`; by default n and a square."""
+        return n, int(math.ceil(math.sqrt(n)))
 
     def grid_images(self, z: torch.Tensor, labels: Optional[torch.Tensor], cols: int,
                     use_ema: bool = True) -> tuple[torch.Tensor, int]:

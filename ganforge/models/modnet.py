@@ -27,6 +27,7 @@ shared sampling code (EMA statistics, ``ganforge sample``) drives it; the source
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -193,6 +194,11 @@ class ModNet(Family):
             g.train(was_training)
         result = torch.cat(out) if out else x.clone()
         return result, result - x
+
+    def grid_layout(self, n: int) -> tuple[int, int]:
+        """About ``n`` images: ceil(n / K) source rows, each with its modifications into every class."""
+        rows = int(math.ceil(n / self.shape.num_classes))
+        return rows, rows
 
     def grid_images(self, z: torch.Tensor, labels: Optional[torch.Tensor], cols: int,
                     use_ema: bool = True) -> tuple[torch.Tensor, int]:

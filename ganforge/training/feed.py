@@ -30,20 +30,25 @@ def prepare(data: ImageSet, image_size: int | None) -> ImageSet:
 
 
 class DataFeed:
-    """uint8 images kept on the training device; ``next()`` returns a :class:`Batch` for ``family``."""
+    """uint8 images kept on the training device; ``next()`` returns a :class:`Batch` for ``family``. With
+    ``inputs`` (uint8, one per image: a paired task's conditioning images) batches carry them too."""
 
     def __init__(self, data: ImageSet, sampler: IndexSampler, family: Family, device: torch.device,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, inputs: torch.Tensor | None = None) -> None:
         self.images = data.images.to(device)
+        self.inputs = inputs.to(device) if inputs is not None else None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.labels = data.labels.to(device)
         self.sampler = sampler
         self.family = family
 
+    def _floats(self, images: torch.Tensor) -> torch.Tensor:
+        return self.family.from_uint8(images).contiguous(memory_format=self.memory_format)
+
     def next(self) -> Batch:
         idx = self.sampler.next().to(self.images.device)
-        images = self.family.from_uint8(self.images[idx]).contiguous(memory_format=self.memory_format)
-        return Batch(images, self.labels[idx])
+        inputs = self._floats(self.inputs[idx]) if self.inputs is not None else None
+        return Batch(self._floats(self.images[idx]), self.labels[idx], inputs)
 
     def mean_image(self) -> torch.Tensor:
         """Mean image (C, H, W) in the generator's range, for data-dependent initialisation."""

@@ -120,8 +120,9 @@ class Trainer:
                                         self.env.rank, self.env.world)
         except ValueError as exc:
             raise GanforgeError(f"data {cfg.data}: {exc}") from None
-        self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last)
-        if self.family.needs_sources:  # an image-modifying family (ModNet): grids modify training images
+        inputs = self.family.paired_inputs(data.images)  # a paired task's conditioning images (pix2pix), or None
+        self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last, inputs)
+        if self.family.needs_sources:  # an image-modifying family (ModNet, pix2pix): grids use training images
             self.family.set_sources(data.images)
         self.family.data_root = cfg.data_root  # for families that read data themselves (ModNet's classifier_init)
         self.family.init_from_data(self.feed.mean_image())
@@ -281,14 +282,16 @@ class Trainer:
             self.sinks.record({"step": self.step, **{f"eval_{k}": v for k, v in values.items()}})
 
     def _heldout_batches(self, size: int = 500):
-        """The test split of the training dataset as :class:`Batch` es in the family's range (loaded once)."""
+        """The test split of the training dataset as :class:`Batch` es in the family's range, with a paired
+        family's inputs (loaded once)."""
         if self._heldout is None:
-            self._heldout = prepare(load_dataset(test_split_of(self.cfg.data), self.cfg.data_root),
-                                    self.cfg.image_size)
-        data = self._heldout
+            data = prepare(load_dataset(test_split_of(self.cfg.data), self.cfg.data_root), self.cfg.image_size)
+            self._heldout = (data, self.family.paired_inputs(data.images))
+        data, inputs = self._heldout
         for start in range(0, len(data), size):
             images = self.family.from_uint8(data.images[start:start + size].to(self.device))
-            yield Batch(images, data.labels[start:start + size].to(self.device))
+            paired = None if inputs is None else self.family.from_uint8(inputs[start:start + size].to(self.device))
+            yield Batch(images, data.labels[start:start + size].to(self.device), paired)
 
     def _log(self, meter: Meter, window_steps: int, elapsed: float, bar) -> None:
         means = meter.means()

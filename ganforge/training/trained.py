@@ -67,9 +67,22 @@ class TrainedModel:
                use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """An image-modifying model's (result, delta) for ``images`` (uint8, or floats in [-1, 1]) and target
         labels, as floats in [-1, 1] and [-2, 2] (ModNet); other models have no such thing."""
-        if not self.family.needs_sources:
-            raise GanforgeError(f"model family {self.config.model.family!r} does not modify images")
+        if not self.family.needs_sources or not hasattr(self.family, "modify"):
+            raise GanforgeError(f"model family {self.config.model.family!r} does not modify images to target labels")
         return self.family.modify(images, targets, use_ema=use_ema)
+
+    @property
+    def paired(self) -> bool:
+        """Whether the model translates paired inputs into targets (pix2pix)."""
+        return hasattr(self.family, "sample_pairs")
+
+    def pairs(self, n: int, seed: int = 0, use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A paired image-to-image model's (inputs, outputs, targets) as uint8 (N, C, H, W) for ``n`` pairs of
+        its test split; ``outputs`` is what ``sample(n, seed)`` returns (the same pairs)."""
+        if not self.paired:
+            raise GanforgeError(f"model family {self.config.model.family!r} does not translate paired images")
+        z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
+        return self.family.sample_pairs(z, use_ema=use_ema)
 
 
 def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> TrainedModel:
@@ -96,7 +109,7 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
 
 
 def source_images(cfg: RunConfig) -> torch.Tensor:
-    """The images an image-modifying model (ModNet) samples from after training: the test split of its
+    """The images an image-modifying model (ModNet, pix2pix) samples from after training: the test split of its
     training data, at its training size, as uint8 (M, C, H, W)."""
     spec = test_split_of(cfg.data)
     try:

@@ -1,0 +1,203 @@
+"""pix2pix (Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks"): a
+conditional GAN that learns a mapping from an input image x to a target image y on aligned pairs.
+
+- Pairs: ``options.task`` names a paired task of :mod:`ganforge.data.pairs` (``edges``, ``edges:T``,
+  ``downscale:F``, ``gray``, ``mask:S``); the run's images are the targets y and the task derives each
+  input x (``options.task_seed`` fixes the ``mask`` squares). The loop feeds (x, y) batches.
+- G: an image-to-image generator (the U-Net of :mod:`ganforge.nets.unet`, section 3.2.1, unconditional
+  here) with dropout in its decoder as the only noise z: "we provide noise only in the form of dropout,
+  applied on several layers of our generator" (section 3.2). At sampling time dropout is off (eval mode),
+  so outputs are deterministic; the paper keeps it on at test time and notes it yields "only minor
+  stochasticity in the output". Batch norm uses running statistics at sampling time, where the paper uses
+  the test batch's.
+- D: a discriminator of kind ``paired`` (the PatchGAN of :mod:`ganforge.nets.patchgan`), scoring (x, y)
+  against (x, G(x)).
+- Losses (:mod:`ganforge.losses.pix2pix`): the registered adversarial ``model.loss`` (``ns``, the paper's,
+  averaged over patches), D's objective times ``options.d_scale`` (1/2), G's adversarial loss plus
+  ``options.l1_weight`` (lambda = 100) times the per-pixel L1 (eq. 4). Losses with a gradient penalty
+  (``wgan-gp``, ``dragan``) need a one-input critic and are refused.
+- Training: one D then one G update per step (``d_steps``, ``g_steps``), both on the same batch; G's output
+  is recomputed for its update (a fresh dropout mask), where the authors' code reuses the D step's.
+
+Sampling follows ModNet's convention for image-modifying families: the "latent" of a sample is a pair drawn
+from the source set (the training data in training, the test split after ``ganforge.load``), flattened as
+(n, 2 C H W): the input, then its target. Pairs are drawn without repetition (a permutation per pass over
+the set), so ``sample(n)`` with n up to the test set's size translates n distinct test inputs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Iterable, Optional
+
+import torch
+
+from ..data.pairs import cached_inputs, make_inputs
+from ..errors import GanforgeError
+from ..losses.base import AdversarialLoss
+from ..losses.pix2pix import generator_objective, halved_d_objective, l1_reconstruction
+from ..metrics.paired import paired_scores
+from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
+from .base import FAMILIES, Batch, Family, to_uint8
+from .gan import prepare_discriminator, update_discriminator
+
+
+@FAMILIES.register("pix2pix")
+class Pix2Pix(Family):
+    """G: x -> y (a U-Net with dropout), D: (x, y) -> patch logits; cGAN loss + lambda L1."""
+
+    needs_sources = True
+    unused_fields = ("encoder", "z_dist", "z_scale", "label_smoothing", "noisy_labels", "noisy_labels_range",
+                     "instance_noise", "instance_noise_steps")
+
+    @dataclass
+    class Args:
+        task: str = "edges"       # a pair task of ganforge.data.pairs (NAME or NAME:ARG)
+        task_seed: int = 0        # seeds the mask task's squares (by image index)
+        l1_weight: float = 100.0  # lambda of eq. 4
+        d_scale: float = 0.5      # D's objective is divided by 2 (section 3.3)
+
+    def __init__(self, cfg, shape) -> None:
+        super().__init__(cfg, shape)
+        self.args = args = make_args(type(self), cfg.options, typed=True)
+        if not args.l1_weight >= 0 or not args.d_scale > 0:
+            raise GanforgeError(f"pix2pix: model.options.l1_weight must be >= 0 and d_scale > 0, got "
+                                f"{args.l1_weight} and {args.d_scale}")
+        probe = torch.zeros(1, shape.channels, shape.image_size, shape.image_size, dtype=torch.uint8)
+        make_inputs(args.task, probe)  # an unknown task or one that does not fit these images fails now
+        unconditional = replace(shape, num_classes=0)  # the input image is the only condition
+        self.G = build_from_spec(GENERATORS, cfg.generator, unconditional, "generator")
+        if not getattr(self.G, "takes_images", False):
+            raise GanforgeError(f"model.generator {cfg.generator['name']!r} does not fit family 'pix2pix' "
+                                f"(it needs an image-to-image generator, e.g. unet)")
+        self.D = build_from_spec(DISCRIMINATORS, cfg.discriminator, unconditional, "discriminator")
+        if self.D.kind != "paired":
+            raise GanforgeError(f"model.discriminator {cfg.discriminator['name']!r} is a {self.D.kind} "
+                                f"discriminator; family 'pix2pix' needs a paired one (e.g. patchgan)")
+        self.loss = prepare_discriminator(self.D, cfg)
+        if type(self.loss).penalty is not AdversarialLoss.penalty:
+            raise GanforgeError(f"model.loss={cfg.loss} adds a gradient penalty on a one-input critic; pix2pix's "
+                                f"D takes (input, output) pairs (expected ns, mm, lsgan, hinge or wgan)")
+        self.out_range = self.G.out_range
+        self.sources: Optional[torch.Tensor] = None
+        self.source_inputs: Optional[torch.Tensor] = None
+        self._memo: tuple[Optional[torch.Tensor], Optional[torch.Tensor]] = (None, None)
+
+    # ---- pairs
+    def paired_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """The task's uint8 inputs of uint8 targets (M, C, H, W) (the last set's are remembered)."""
+        if self._memo[0] is not images:
+            self._memo = (images, cached_inputs(self.args.task, images.cpu(), self.args.task_seed))
+        return self._memo[1]
+
+    def set_sources(self, images: torch.Tensor) -> None:
+        """uint8 targets (M, C, H, W) that sampling draws pairs from, with their task inputs."""
+        want = (self.shape.channels, self.shape.image_size, self.shape.image_size)
+        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != want or not len(images):
+            raise GanforgeError(f"pix2pix source images must be uint8 (M, {want[0]}, {want[1]}, {want[2]}) with "
+                                f"M > 0, got {images.dtype} {tuple(images.shape)}")
+        self.sources, self.source_inputs = images.cpu(), self.paired_inputs(images).cpu()
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+        """n pairs of the source set, each flattened input then target: (n, 2 C H W) in [-1, 1]."""
+        if self.sources is None:
+            raise GanforgeError("pix2pix translates the inputs of source images and none are set (the training "
+                                "loop and ganforge.load set them from the data; call set_sources(images))")
+        device = device if device is not None else next(self.G.parameters()).device
+        m = len(self.sources)
+        idx = torch.cat([torch.randperm(m, generator=generator) for _ in range(math.ceil(n / m))])[:n]
+        x, y = self.from_uint8(self.source_inputs[idx]), self.from_uint8(self.sources[idx])
+        return torch.cat([x.flatten(1), y.flatten(1)], dim=1).to(device)  # (n, 2 C H W)
+
+    def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A latent (n, 2 C H W) -> its input and target images (n, C, H, W) each."""
+        s = self.shape
+        half = s.channels * s.image_size ** 2
+        view = (-1, s.channels, s.image_size, s.image_size)
+        return z[:, :half].reshape(view), z[:, half:].reshape(view)
+
+    def run_generator(self, g, z: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
+        return g(self.split(z)[0])  # (N, C, H, W)
+
+    # ---- hooks the loop calls
+    def trainable(self):
+        return {"g": self.G, "d": self.D}
+
+    def _pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if batch.inputs is None:
+            raise GanforgeError("pix2pix trains on (input, target) pairs and got a batch without inputs")
+        return batch.inputs, batch.images
+
+    def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        """D descends d_scale * its loss on (x, y) as real and (x, G(x)) as fake (eq. 1, section 3.3)."""
+        x, y = self._pair(batch)
+        with torch.no_grad(), self.autocast():
+            fake = self.net("g")(x)  # (N, C, H, W)
+        with self.autocast():
+            real_out, fake_out = self.net("d")(x, y), self.net("d")(x, fake)  # (N, P, P) each
+        real_out, fake_out = real_out.float(), fake_out.float()
+        adversarial = self.loss.d_loss(real_out, fake_out)
+        objective = halved_d_objective(adversarial, self.args.d_scale)
+        return update_discriminator(self, objective, adversarial, real_out, fake_out, opts, {})
+
+    def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
+        """G descends its adversarial loss on D(x, G(x)) + lambda ||y - G(x)||_1 (eq. 4)."""
+        x, y = self._pair(batch)
+        with self.d_held():
+            with self.autocast():
+                fake = self.net("g")(x)  # (N, C, H, W)
+                fake_out = self.net("d")(x, fake)  # (N, P, P)
+            adversarial = self.loss.g_loss(fake_out.float())
+            l1 = l1_reconstruction(fake, y)
+            loss = generator_objective(adversarial, l1, self.args.l1_weight)
+            opts["g"].zero_grad(set_to_none=True)
+            loss.backward()
+        opts["g"].step()
+        return {"loss_g": adversarial.detach(), "l1": l1.detach()}
+
+    # ---- using a trained model
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, use_ema: bool = True, chunk: int = 500) -> torch.Tensor:
+        """G(x) for inputs (N, C, H, W) in [-1, 1], in eval mode (no dropout), as floats on the CPU."""
+        g = self.sampler(use_ema)
+        device, was_training = next(g.parameters()).device, g.training
+        g.eval()
+        try:
+            out = [g(x[i:i + chunk].to(device)).float().cpu() for i in range(0, len(x), chunk)]
+        finally:
+            g.train(was_training)
+        return torch.cat(out) if out else x.clone()
+
+    def sample_pairs(self, z: torch.Tensor, use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(inputs, outputs, targets) as uint8 (N, C, H, W) for pair latents ``z`` (see :meth:`sample_latent`)."""
+        x, y = self.split(z.cpu())
+        out = self.translate(x, use_ema).clamp(-1, 1)
+        return tuple(to_uint8(self.to_unit(t)) for t in (x, out, y))  # type: ignore[return-value]
+
+    def grid_images(self, z: torch.Tensor, labels: Optional[torch.Tensor], cols: int,
+                    use_ema: bool = True) -> tuple[torch.Tensor, int]:
+        """Triplets input | output | target, about sqrt(n / 3) of them a row so the grid is roughly square.
+        Returns uint8 (3 n, C, H, W) and the row length."""
+        x, out, y = self.sample_pairs(z, use_ema)
+        per_row = max(1, round(math.sqrt(len(z) / 3)))
+        return torch.stack([x, out, y], dim=1).flatten(0, 1), 3 * per_row
+
+    def heldout_stats(self, batches: Iterable[Batch], limit: int = 2000) -> dict[str, float]:
+        """On the test split (at most ``limit`` pairs): mean L1, PSNR and SSIM of G's outputs against their
+        targets (the sampler's: the EMA generator if there is one), and of the inputs themselves."""
+        outputs, inputs, targets, seen = [], [], [], 0
+        for batch in batches:
+            x, y = self._pair(batch)
+            outputs.append(to_uint8(self.to_unit(self.translate(x).clamp(-1, 1))))
+            inputs.append(to_uint8(self.to_unit(x.cpu())))
+            targets.append(to_uint8(self.to_unit(y.cpu())))
+            seen += len(x)
+            if seen >= limit:
+                break
+        if not seen:
+            return {}
+        targets_all = torch.cat(targets)
+        scores = paired_scores(torch.cat(outputs), targets_all)
+        baseline = paired_scores(torch.cat(inputs), targets_all)
+        return {**scores, **{f"{k}_input": v for k, v in baseline.items()}}
