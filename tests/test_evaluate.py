@@ -323,6 +323,11 @@ class _StubModel:
         self.asked.append(labels)
         return torch.from_numpy(self.images[:n].transpose(0, 3, 1, 2).copy())
 
+    paired = False  # not an image-to-image model
+
+    def sample_timed(self, n, seed=0, labels=None):
+        return self.sample(n, seed, labels), {"nfe_per_image": 1, "images": n, "seconds": 0.0}
+
 
 def test_cond_acc_samples_a_conditional_run_with_balanced_labels(tmp_path, monkeypatch, capsys):
     from ganforge.evaluation import inputs

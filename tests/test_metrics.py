@@ -24,7 +24,8 @@ def test_exports_exactly():
     assert sorted(M.__all__) == sorted([
         "frechet_distance", "frechet_from_stats", "kid", "inception_score", "parzen_log_likelihood",
         "select_parzen_sigma", "ddm", "ddm_relative", "precision_recall", "density_coverage",
-        "nearest_neighbour_distances", "memorisation_summary", "conditional_accuracy"])
+        "nearest_neighbour_distances", "memorisation_summary", "conditional_accuracy",
+        "l1_error", "psnr", "ssim", "paired_scores"])
     for name in M.__all__:
         assert callable(getattr(M, name))
 
