@@ -12,7 +12,7 @@ from .base import (Parser, add_data_root, add_sampler_options, add_seed, command
 def scoring_options(p: argparse.ArgumentParser) -> None:
     """The options ``score`` and ``eval`` share: which metrics, on which features, of how many images."""
     p.add_argument("--metrics", default=None, help="comma list (default fid,kid): fid, kid, prdc, ddm, ...; "
-                   "l1, psnr, ssim for paired runs (pix2pix)")
+                   "l1, psnr, ssim for paired runs (pix2pix); eval only: ais (GAN, VAE), iwae (VAE)")
     p.add_argument("--features", default=None, help="feature extractor (default: each metric's own)")
     p.add_argument("--n", type=int, default=10_000, help="images per side (default 10,000)")
     add_seed(p)
@@ -59,6 +59,28 @@ def eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ref", default=None, help="reference DATASET:SPLIT (default: the run's test split)")
     scoring_options(p)
     add_sampler_options(p)
+    add_likelihood_options(p)
+
+
+def add_likelihood_options(p: argparse.ArgumentParser) -> None:
+    """Settings of the likelihood metrics ``ais`` and ``iwae`` (Wu et al. 2017; Burda et al. 2016)."""
+    g = p.add_argument_group("likelihood (ais, iwae)")
+    g.add_argument("--ais-sigma", type=float, default=None,
+                   help="a GAN's observation noise in [0, 1] pixel units (required for GANs; a VAE uses its own)")
+    g.add_argument("--ais-n", type=int, default=100, help="test images, the first ones (default 100)")
+    g.add_argument("--ais-steps", type=int, default=1000, help="intermediate distributions (default 1000)")
+    g.add_argument("--ais-chains", type=int, default=16, help="chains per image (default 16)")
+    g.add_argument("--ais-leapfrog", type=int, default=10, help="leapfrog steps per HMC move (default 10)")
+    g.add_argument("--bdmc-n", type=int, default=10, help="simulated images for the BDMC bounds (0: none)")
+    g.add_argument("--iwae-k", type=int, default=1000, help="importance samples of the IWAE bound (default 1000)")
+
+
+def likelihood_options(args):
+    from ..evaluation.likelihood import LikelihoodOptions
+    from ..metrics.ais import AISConfig
+
+    ais = AISConfig(steps=args.ais_steps, chains=args.ais_chains, leapfrog=args.ais_leapfrog, seed=args.seed)
+    return LikelihoodOptions(n=args.ais_n, sigma=args.ais_sigma, ais=ais, bdmc_n=args.bdmc_n, iwae_k=args.iwae_k)
 
 
 @command("eval", "score a run's latest checkpoint", eval_arguments)
@@ -66,7 +88,7 @@ def cmd_eval(args) -> None:
     from ..evaluation import check_metric_names, evaluate_run
 
     result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
-                               args.seed, sampler_settings(args))
+                               args.seed, sampler_settings(args), likelihood_options(args))
     print_result(result, args.json, None if args.json else out)
 
 

@@ -13,17 +13,44 @@ from ..data import test_split_of
 from ..fileio import write_json
 from ..training.trained import load
 from .context import Extras
+from .likelihood import MODEL_METRICS, LikelihoodOptions, evaluate_likelihood
 from .panels import write_png
 from .scoring import score_with_extras
 
 
 def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: str | None = None,
                  n: int = 10_000, ref: str | None = None, seed: int = 0,
-                 sampler: Mapping[str, Any] | None = None) -> tuple[dict, Path]:
+                 sampler: Mapping[str, Any] | None = None,
+                 likelihood: LikelihoodOptions | None = None) -> tuple[dict, Path]:
     """Score a run's latest checkpoint against ``ref`` (default: its dataset's test split); writes and
     returns ``RUN/eval/step-<step>.json``. The returned result holds the numbers and protocol only; the
     protocol's ``sampling`` records the run's sampler (``sampler`` overrides an iterative family's settings,
-    e.g. ``{"steps": 20}``), its network evaluations per image and the sampling seconds."""
+    e.g. ``{"steps": 20}``), its network evaluations per image and the sampling seconds.
+
+    Likelihood metrics (``ais``, ``iwae``: :mod:`.likelihood`, with ``likelihood`` options) are written to
+    their own records ``RUN/eval/step-<step>-<metric>.json``; their values join the returned result and their
+    protocols its ``protocol["likelihood"]``."""
+    names = metrics or ["fid", "kid"]
+    values, protocols, outs = {}, {}, []
+    for name in (m for m in names if m in MODEL_METRICS):
+        result, out = evaluate_likelihood(run, name, likelihood or LikelihoodOptions(), ref)
+        protocols[name] = result.pop("protocol")
+        values.update(result)
+        outs.append(out)
+    feature_metrics = [m for m in names if m not in MODEL_METRICS]
+    if not feature_metrics:  # likelihood metrics only: their first record's protocol, all their metrics
+        first = next(iter(protocols.values()))
+        metrics_seen = {k: v for p in protocols.values() for k, v in p["metrics"].items()}
+        return {**values, "protocol": {**first, "metrics": metrics_seen}}, outs[0]
+    result, out = _evaluate_features(run, feature_metrics, features, n, ref, seed, sampler)
+    if protocols:
+        result.update(values)
+        result["protocol"]["likelihood"] = protocols
+    return result, out
+
+
+def _evaluate_features(run, metrics, features, n, ref, seed, sampler) -> tuple[dict, Path]:
+    """The feature metrics of :func:`evaluate_run`, scored and recorded in ``RUN/eval/step-<step>.json``."""
     model = load(run)
     reference = ref or test_split_of(model.config.data)
     result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root,

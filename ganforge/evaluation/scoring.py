@@ -17,6 +17,7 @@ from ..errors import GanforgeError
 from .cache import cached_features, preprocessing
 from .context import Context, Extras, make_extractor, no_labels_error
 from .inputs import Side, load_side
+from .likelihood import MODEL_METRICS
 from .registry import METRICS, check_logits
 
 
@@ -45,6 +46,10 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
     settings for inputs that are runs of an iterative family (``{"steps": 20}``)."""
     if n < 1:
         raise GanforgeError(f"--n must be a positive number of images, got {n}")
+    for name in metrics or []:
+        if name in MODEL_METRICS:
+            raise GanforgeError(f"{name} needs the trained model, not only its images: use "
+                                f"`ganforge eval RUN --metrics {name}`")
     specs = {name: METRICS.get(name) for name in metrics or ["fid", "kid"]}
     groups: dict[str, list[str]] = {}
     for name, spec in specs.items():
@@ -101,12 +106,15 @@ def _class_names(reference: Side, extractor) -> list[str] | None:
 
 
 def check_metric_names(text: str | None) -> list[str] | None:
-    """``--metrics a,b`` as a list of registered metric names (None: the defaults)."""
+    """``--metrics a,b`` as a list of registered metric names (None: the defaults); the likelihood metrics of
+    a run (``ais``, ``iwae``) count too."""
     if not text:
         return None
     names = [t.strip() for t in text.split(",") if t.strip()]
     for name in names:
-        METRICS.get(name)
+        if name not in MODEL_METRICS and name not in METRICS:
+            known = ", ".join(sorted([*METRICS.names(), *MODEL_METRICS.names()]))
+            raise GanforgeError(f"unknown metric {name!r} (expected one of: {known})")
     if not names:
         raise GanforgeError("--metrics is empty (expected e.g. fid,kid)")
     return names

@@ -69,6 +69,8 @@ class Family(nn.Module, abc.ABC):
     likelihood: str = ""  # "bernoulli" when the generator's outputs are pixel probabilities (VAE)
     #: True when the generator modifies given images (ModNet): the loop and ``load`` call :meth:`set_sources`
     needs_sources: bool = False
+    #: True when images come from many network evaluations (ddpm, flow), not one pass of ``G`` on a latent
+    iterative: bool = False
     #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
     unused_fields: tuple[str, ...] = ()
     #: neutral values that differ from ModelConfig's defaults (the VAE's ``discriminator`` is ``{}``)

