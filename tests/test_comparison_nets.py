@@ -45,8 +45,8 @@ def batch_norms(net: nn.Module) -> list[nn.Module]:
 @pytest.mark.parametrize("size,z,w,c", [(28, 100, 64, 1), (32, 100, 64, 1), (64, 100, 64, 3)])
 def test_weakened_dcgan_has_no_batch_norm_and_only_the_conv_weights(size, z, w, c):
     shape = NetShape(c, size, z)
-    g = build_net(GENERATORS, "dcgan-g", shape, {"batch_norm": False})
-    d = build_net(DISCRIMINATORS, "dcgan-d", shape, {"batch_norm": False})
+    g = build_net(GENERATORS, "dcgan-g", shape, {"batchnorm": False})
+    d = build_net(DISCRIMINATORS, "dcgan-d", shape, {"batchnorm": False})
     assert not batch_norms(g) and not batch_norms(d)
     n_up = {28: 2, 32: 3, 64: 4}[size]
     base = 7 if size == 28 else 4
@@ -68,7 +68,7 @@ def test_weakened_dcgan_has_no_batch_norm_and_only_the_conv_weights(size, z, w, 
 def test_skliar_variant_has_bn_and_lrelu_after_every_hidden_convolution():
     shape = NetShape(1, 64, 100)
     g = build_net(GENERATORS, "dcgan-g", shape, {"leak": 0.2})
-    d = build_net(DISCRIMINATORS, "dcgan-d", shape, {"batch_norm_first": True})
+    d = build_net(DISCRIMINATORS, "dcgan-d", shape, {"batchnorm_first": True})
     for net, n_convs in ((g, 5), (d, 5)):
         layers = list(net.main)
         convs = [i for i, m in enumerate(layers) if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]

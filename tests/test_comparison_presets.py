@@ -41,7 +41,7 @@ def test_preset_resolves_with_dry_run_and_its_nets_fit_its_geometry(preset, caps
 
 def test_presets_state_their_sources_settings():
     weak = resolve_config("dcgan-weak-fashion").model
-    assert weak.generator["batch_norm"] is False and weak.discriminator["batch_norm"] is False
+    assert weak.generator["batchnorm"] is False and weak.discriminator["batchnorm"] is False
     assert resolve_config("dcgan-small-fashion").model.generator["name"] == "small-dcgan-g"
     wgp = resolve_config("wgangp-cifar32")  # gan_cifar.py: DIM 128, lambda 10, 5 critic steps, Adam 1e-4 (.5, .9)
     assert (wgp.model.generator["width"], wgp.model.discriminator["width"], wgp.model.z_dim) == (128, 128, 128)
@@ -54,7 +54,7 @@ def test_presets_state_their_sources_settings():
     assert (conv.batch_size, conv.g_opt.lr, conv.g_opt.lr_decay, conv.data) == (128, 0.004, 1.000004,
                                                                                "cifar10:train[:40000]")
     skliar = resolve_config("skliar-dcgan-fashion")
-    assert skliar.model.generator["leak"] == 0.2 and skliar.model.discriminator["batch_norm_first"] is True
+    assert skliar.model.generator["leak"] == 0.2 and skliar.model.discriminator["batchnorm_first"] is True
     assert skliar.model.noisy_labels_range == (0.7, 1.2) and skliar.image_size == 64
 
 

@@ -43,7 +43,7 @@ def test_minibatch_discrimination_makes_each_logit_depend_on_the_rest_of_the_bat
     x = torch.rand(6, 1, 28, 28) * 2 - 1
     other = torch.rand(6, 1, 28, 28) * 2 - 1
     for kernels, depends in ((0, False), (16, True)):
-        d = build_net(DISCRIMINATORS, "dcgan-d", shape, {"width": 8, "batch_norm": False,
+        d = build_net(DISCRIMINATORS, "dcgan-d", shape, {"width": 8, "batchnorm": False,
                                                           "minibatch_kernels": kernels}).eval()
         with torch.no_grad():
             alone, mixed = d(x)[:3], d(torch.cat([x[:3], other[3:]]))[:3]

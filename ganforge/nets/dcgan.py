@@ -16,11 +16,11 @@ the DCGAN baseline of the course reports of Nair and Shah 2017 and Skliar.
 
 Switches for the variants the sources compare (all off by default, which is the network above):
 
-- ``batch_norm: false`` removes every BatchNorm layer: the "weakened DCGAN" of Basart 2017 ("Analysis of
+- ``batchnorm: false`` removes every BatchNorm layer: the "weakened DCGAN" of Basart 2017 ("Analysis of
   Generative Adversarial Models", section 3.3.2: "We modified both architectures to create a weaker
   generator by removing all of the batch-normalization layers").
-- ``leak`` (G) sets the slope of G's hidden activations (0: ReLU), and ``batch_norm_first`` (D) adds a
-  BatchNorm after D's first convolution: with ``leak: 0.2`` and ``batch_norm_first: true`` "each convolution
+- ``leak`` (G) sets the slope of G's hidden activations (0: ReLU), and ``batchnorm_first`` (D) adds a
+  BatchNorm after D's first convolution: with ``leak: 0.2`` and ``batchnorm_first: true`` "each convolution
   layer in both generator and discriminator is followed by a batch normalization layer and LeakyReLU with
   slope of 0.2" (Skliar's report, question 2.5), the output layers keeping tanh and the logit.
 - ``minibatch_kernels`` B > 0 (D) puts minibatch discrimination (Salimans et al. 2016, section 3.2; see
@@ -50,18 +50,18 @@ def geometry(net: str, image_size: int) -> tuple[int, int]:
     return _GEOMETRY[image_size]
 
 
-def norm_act(ch: int, batch_norm: bool, leak: float) -> list[nn.Module]:
-    """[BatchNorm2d(ch)] if ``batch_norm``, then ReLU (``leak`` 0) or LeakyReLU(``leak``)."""
+def norm_act(ch: int, batchnorm: bool, leak: float) -> list[nn.Module]:
+    """[BatchNorm2d(ch)] if ``batchnorm``, then ReLU (``leak`` 0) or LeakyReLU(``leak``)."""
     act = nn.LeakyReLU(leak, inplace=True) if leak else nn.ReLU(True)
-    return ([nn.BatchNorm2d(ch)] if batch_norm else []) + [act]
+    return ([nn.BatchNorm2d(ch)] if batchnorm else []) + [act]
 
 
-def up_stages(ch: int, n: int, batch_norm: bool, leak: float) -> tuple[list[nn.Module], int]:
+def up_stages(ch: int, n: int, batchnorm: bool, leak: float) -> tuple[list[nn.Module], int]:
     """``n`` x [ConvT(4, 2, 1) halving channels, norm, activation] from ``ch`` channels; (layers, out channels)."""
     layers: list[nn.Module] = []
     for _ in range(n):
         layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),  # (N, ch/2, 2H, 2W)
-                   *norm_act(ch // 2, batch_norm, leak)]
+                   *norm_act(ch // 2, batchnorm, leak)]
         ch //= 2
     return layers, ch
 
@@ -84,7 +84,7 @@ class DCGANGenerator(Generator):
     @dataclass
     class Args:
         width: int = 64
-        batch_norm: bool = True
+        batchnorm: bool = True
         leak: float = 0.0  # slope of the hidden activations: 0 ReLU (Radford et al.), 0.2 Skliar's report
 
         def __post_init__(self) -> None:
@@ -94,10 +94,10 @@ class DCGANGenerator(Generator):
         super().__init__(shape, args)
         base, n_up = geometry("dcgan-g", shape.image_size)
         ch = args.width * 2 ** (n_up - 1)
-        stages, ch_last = up_stages(ch, n_up - 1, args.batch_norm, args.leak)
+        stages, ch_last = up_stages(ch, n_up - 1, args.batchnorm, args.leak)
         self.main = nn.Sequential(
             nn.ConvTranspose2d(shape.z_dim, ch, base, 1, 0, bias=False),  # (N, 512, 4, 4) at 64 px
-            *norm_act(ch, args.batch_norm, args.leak),
+            *norm_act(ch, args.batchnorm, args.leak),
             *stages,  # (N, 256, 8, 8), (128, 16, 16), (64, 32, 32) at 64 px
             nn.ConvTranspose2d(ch_last, shape.channels, 4, 2, 1, bias=False),  # (N, C, 64, 64)
             nn.Tanh(),
@@ -126,8 +126,8 @@ class DCGANDiscriminator(Discriminator):
     @dataclass
     class Args:
         width: int = 64
-        batch_norm: bool = True
-        batch_norm_first: bool = False  # a BN after the first conv too (Skliar's report)
+        batchnorm: bool = True
+        batchnorm_first: bool = False  # a BN after the first conv too (Skliar's report)
         minibatch_kernels: int = 0  # B of Salimans et al. 2016 (0: no minibatch discrimination)
         minibatch_dims: int = 5  # C of Salimans et al. 2016 (improved-gan's MinibatchLayer default)
 
@@ -137,13 +137,13 @@ class DCGANDiscriminator(Discriminator):
         ch = args.width
         layers: list[nn.Module] = [
             nn.Conv2d(shape.channels, ch, 4, 2, 1, bias=False),  # (N, 64, 32, 32) at 64 px
-            *([nn.BatchNorm2d(ch)] if args.batch_norm and args.batch_norm_first else []),
+            *([nn.BatchNorm2d(ch)] if args.batchnorm and args.batchnorm_first else []),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for _ in range(n_up - 1):
             layers += [
                 nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),  # (N, 128, 16, 16), (256, 8, 8), (512, 4, 4)
-                *([nn.BatchNorm2d(ch * 2)] if args.batch_norm else []),
+                *([nn.BatchNorm2d(ch * 2)] if args.batchnorm else []),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             ch *= 2

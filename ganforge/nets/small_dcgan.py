@@ -39,16 +39,16 @@ class SmallDCGANGenerator(Generator):
     @dataclass
     class Args:
         width: int = 64
-        batch_norm: bool = True
+        batchnorm: bool = True
 
     def __init__(self, shape: NetShape, args: "SmallDCGANGenerator.Args") -> None:
         super().__init__(shape, args)
         base, n_up = geometry("small-dcgan-g", shape.image_size)
         ch = args.width * 2 ** (n_up - 1)
-        stages, ch_last = up_stages(ch, n_up - 2, args.batch_norm, 0.0)
+        stages, ch_last = up_stages(ch, n_up - 2, args.batchnorm, 0.0)
         self.main = nn.Sequential(
             nn.ConvTranspose2d(shape.z_dim, ch, base, 1, 0, bias=False),  # (N, 4w, 4, 4) at 32 px
-            *norm_act(ch, args.batch_norm, 0.0),
+            *norm_act(ch, args.batchnorm, 0.0),
             *stages,  # (N, 2w, 8, 8) at 32 px
             nn.ConvTranspose2d(ch_last, shape.channels, 4, 4, 0, bias=False),  # (N, C, 32, 32): 4 x 8
             nn.Tanh(),
