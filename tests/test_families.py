@@ -16,6 +16,8 @@ SHAPE = NetShape(channels=1, image_size=28, z_dim=8, num_classes=10)
 #: small networks each family builds with (every registered family needs an entry)
 NETS = {
     "gan": {"generator": {"name": "lucic-g"}, "discriminator": {"name": "lucic-d"}},
+    "improved-gan": {"generator": {"name": "dcgan-g", "width": 8},
+                     "discriminator": {"name": "dcgan-d", "width": 8, "minibatch_kernels": 4}},
     "cgan": {"generator": {"name": "cdcgan-g", "width": 8}, "discriminator": {"name": "cdcgan-d", "width": 8}},
     "acgan": {"generator": {"name": "cdcgan-g", "width": 8}, "discriminator": {"name": "acgan-d", "width": 8}},
     "infogan": {"generator": {"name": "lucic-g"}, "discriminator": {"name": "infogan-d"}},

@@ -32,9 +32,16 @@ SUPPORTED = {
     "mlp-d": (28, 32),
     "unet": (28, 32),
     "patchgan": (28, 32),
+    "small-dcgan-g": (28, 32, 64),
+    "wgangp-g": (32,),
+    "wgangp-d": (32,),
+    "goodfellow-conv-g": (32,),
+    "villani-conv-g": (32,),
+    "villani-conv-d": (28, 32, 64),
 }
 UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
-               "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32}
+               "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32, "small-dcgan-g": 48, "wgangp-g": 28,
+               "wgangp-d": 64, "goodfellow-conv-g": 28, "villani-conv-g": 64, "villani-conv-d": 8}
 Z_DIM = 24
 N = 4
 K = 10  # classes, for the conditional networks
@@ -116,14 +123,15 @@ def test_discriminator_contract(name, size, channels):
 def test_discriminators_return_logits_not_probabilities():
     # a final sigmoid would squash a large-scaled last layer into [0, 1]
     for name in DISCRIMINATORS.names():
-        d = build_net(DISCRIMINATORS, name, NetShape(1, 28, Z_DIM, K), {}).eval()
+        size = SUPPORTED[name][0]
+        d = build_net(DISCRIMINATORS, name, NetShape(1, size, Z_DIM, K), {}).eval()
         with torch.no_grad():
             layers = [m for m in d.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
             heads = [m for m in layers if isinstance(m, nn.Linear) and m.out_features == 1]  # ACGAN's logit
             for m in {id(x): x for x in layers[-1:] + heads}.values():
                 m.weight.mul_(1e4)
             # large inputs too: small-init maxout stacks (goodfellow-conv-d) barely respond to [0, 1] images
-            out, _ = call_d(d, 100 * torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+            out, _ = call_d(d, 100 * torch.rand(8, 1, size, size, generator=torch.Generator().manual_seed(0)))
         assert (out < 0).any() or (out > 1).any(), name
 
 

@@ -70,6 +70,20 @@ class GAN(Family):
         """D as a one-argument network for gradient penalties."""
         return self.net("d")
 
+    def g_adversarial_loss(self, fake: torch.Tensor, labels: Optional[torch.Tensor],
+                           batch: Batch) -> tuple[torch.Tensor, object]:
+        """G's adversarial loss on its images ``fake`` (the loss's ``g_loss`` of D's output), and D's extra
+        output for :meth:`aux_loss`; the real ``batch`` is there for losses that compare with it (feature
+        matching)."""
+        with self.autocast():
+            fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
+        return self.loss.g_loss(fake_out.float()), fake_extra
+
+    def regularise(self, name: str, loss: torch.Tensor, stats: dict) -> torch.Tensor:
+        """The objective of network ``name`` ("d" or "g") before its update: ``loss`` plus any regulariser of
+        the family (historical averaging), logged in ``stats``; none here."""
+        return loss
+
     # ---- the two updates
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         std = instance_noise_std(self.cfg.instance_noise, self.cfg.instance_noise_steps, self.step)
@@ -104,6 +118,7 @@ class GAN(Family):
             loss = loss + aux + self.aux_loss(fake_extra, labels)
             stats["loss_aux_d"] = aux.detach()
         loss = with_penalty(self, self.critic(real_labels), batch.images, fake, loss, stats)
+        loss = self.regularise("d", loss, stats)
         return update_discriminator(self, loss, loss, real_out, fake_out, opts, stats)
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
@@ -113,12 +128,12 @@ class GAN(Family):
         with self.d_held():
             with self.autocast():
                 fake = self.run_generator(self.net("g"), self.sample_latent(n), labels)
-                fake_out, fake_extra = self.discriminate(self._noisy(fake), labels)
-            loss = self.loss.g_loss(fake_out.float())
+            loss, fake_extra = self.g_adversarial_loss(fake, labels, batch)
             aux = self.aux_loss(fake_extra, labels)
             if aux is not None:
                 loss = loss + aux
                 stats["loss_aux_g"] = aux.detach()
+            loss = self.regularise("g", loss, stats)
             opts["g"].zero_grad(set_to_none=True)
             loss.backward()
         opts["g"].step()

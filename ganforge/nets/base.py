@@ -63,6 +63,8 @@ class Discriminator(nn.Module):
     """
 
     kind: str = "plain"
+    #: True when :meth:`hidden_features` gives an intermediate layer (feature matching, Salimans et al. 2016)
+    has_features: bool = False
 
     @dataclass
     class Args:
@@ -72,6 +74,10 @@ class Discriminator(nn.Module):
         super().__init__()
         self.shape = shape
         self.args = args
+
+    def hidden_features(self, x: torch.Tensor) -> torch.Tensor:
+        """An intermediate layer's activations (N, F) for images x; only networks with ``has_features``."""
+        raise GanforgeError(f"discriminator {type(self).__name__} exposes no feature layer")
 
 
 GENERATORS: Registry[type[Generator]] = Registry("generator", base=Generator)

@@ -9,6 +9,9 @@ discriminator), as replicated in Villani and Eskildsen 2019 (section 2.2 and "Im
   every later layer with probability 0.5; pylearn2 rescales kept units (``input_scales`` 1.25 and 2),
   which is exactly inverted dropout (``nn.Dropout``), so eval mode needs no rescaling.
 - D ends in a linear unit: it returns the logit, the sigmoid lives in the loss.
+- The convolutional generator of ``cifar10_convolutional.yaml`` (the report's section 3.1: "two fully
+  connected using a ReLU, a sigmoid as activation function, and an output layer which is a transposed
+  convolution") is ``goodfellow-conv-g``.
 """
 from __future__ import annotations
 
@@ -108,10 +111,10 @@ class GoodfellowDiscriminator(Discriminator):
 
 
 # Convolutional maxout layers of cifar10_convolutional.yaml: (kernel, pad, pool, pool stride).
-_CONV_GEOMETRY = ((8, 4, 4, 2), (8, 3, 4, 2), (5, 3, 2, 2))
+CONV_GEOMETRY = ((8, 4, 4, 2), (8, 3, 4, 2), (5, 3, 2, 2))
 
 
-def _pooled_size(size: int, kernel: int, pad: int, pool: int, stride: int) -> int:
+def pooled_size(size: int, kernel: int, pad: int, pool: int, stride: int) -> int:
     """Spatial size after conv (stride 1) and max pooling that covers every pixel (pylearn2: ceil)."""
     conv = size + 2 * pad - kernel + 1
     if conv < pool:
@@ -151,14 +154,14 @@ class GoodfellowConvDiscriminator(Discriminator):
     def __init__(self, shape: NetShape, args: "GoodfellowConvDiscriminator.Args") -> None:
         super().__init__(shape, args)
         channels = tuple(args.channels)
-        if len(channels) != len(_CONV_GEOMETRY):
-            raise GanforgeError(f"channels must list {len(_CONV_GEOMETRY)} conv widths, got {list(channels)}")
+        if len(channels) != len(CONV_GEOMETRY):
+            raise GanforgeError(f"channels must list {len(CONV_GEOMETRY)} conv widths, got {list(channels)}")
         p_in = 1.0 - _check_keep("input_keep", args.input_keep)
         p_hid = 1.0 - _check_keep("hidden_keep", args.hidden_keep)
         layers: list[nn.Module] = []
         c_in, size = shape.channels, shape.image_size
-        for i, (c_out, (kernel, pad, pool, stride)) in enumerate(zip(channels, _CONV_GEOMETRY)):
-            size = _pooled_size(size, kernel, pad, pool, stride)
+        for i, (c_out, (kernel, pad, pool, stride)) in enumerate(zip(channels, CONV_GEOMETRY)):
+            size = pooled_size(size, kernel, pad, pool, stride)
             if size < 1:
                 raise GanforgeError(f"goodfellow-conv-d needs images of at least 10 px, got {shape.image_size}")
             layers += [
@@ -179,3 +182,46 @@ class GoodfellowConvDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(-1)  # (N,)
+
+
+# cifar10_convolutional.yaml's generator: the 8000 sigmoid units are an (80, 10, 10) map for the deconv
+_G_GRID, _G_KERNEL, _G_STRIDE = 10, 5, 3
+
+
+@GENERATORS.register("goodfellow-conv-g")
+class GoodfellowConvGenerator(Generator):
+    """Convolutional generator of goodfeli/adversarial ``cifar10_convolutional.yaml`` (32 px only).
+
+    z (N, z_dim) -> ReLU 8000 -> sigmoid 80*10*10 -> (N, 80, 10, 10)
+    -> transposed conv 5x5 stride 3 (pylearn2 ``Deconv``, ``pad_out`` 0) -> (N, C, 32, 32): 3 * (10 - 1) + 5
+    -> + a bias per output pixel (``tied_b: 0``) -> tanh.
+
+    Weights U(-0.05, 0.05) (``irange: .05``), biases 0. The yaml's output is linear on global-contrast-
+    normalised CIFAR-10; ganforge's images live in [-1, 1], so a tanh bounds the output (a deviation).
+    """
+
+    out_range = "pm1"
+
+    @dataclass
+    class Args:
+        hidden: int = 8000  # the ReLU layer gh0
+        map_channels: int = 80  # the sigmoid layer h1 has map_channels * 10 * 10 units
+
+    def __init__(self, shape: NetShape, args: "GoodfellowConvGenerator.Args") -> None:
+        super().__init__(shape, args)
+        if shape.image_size != 32:
+            raise GanforgeError(f"goodfellow-conv-g supports image_size 32 only, got {shape.image_size}")
+        self.fc = nn.Sequential(
+            nn.Linear(shape.z_dim, args.hidden),  # (N, 8000)
+            nn.ReLU(),
+            nn.Linear(args.hidden, args.map_channels * _G_GRID ** 2),  # (N, 8000)
+            nn.Sigmoid(),
+        )
+        self.deconv = nn.ConvTranspose2d(args.map_channels, shape.channels, _G_KERNEL, _G_STRIDE, 0,
+                                         bias=False)  # (N, C, 32, 32)
+        self.bias = nn.Parameter(torch.zeros(shape.channels, 32, 32))  # untied: one per output unit
+        init_uniform_(self, 0.05)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.args.map_channels, _G_GRID, _G_GRID)  # (N, 80, 10, 10)
+        return torch.tanh(self.deconv(h) + self.bias)  # (N, C, 32, 32)
