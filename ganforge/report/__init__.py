@@ -23,7 +23,8 @@ from .sections import histogram_section, panel_section
 
 # +1: higher is better, -1: lower is better. Metrics not listed are shown but not ranked.
 DIRECTIONS = {"fid": -1, "kid": -1, "ddm": -1, "class_kl": -1, "fd_logits": -1, "is": 1, "precision": 1,
-              "recall": 1, "density": 1, "coverage": 1, "parzen": 1, "classes_hit": 1, "cond_acc": 1}
+              "recall": 1, "density": 1, "coverage": 1, "parzen": 1, "classes_hit": 1, "cond_acc": 1,
+              "ais": 1, "iwae": 1, "ais_bpd": -1, "iwae_bpd": -1}
 
 
 def _b64(path: Path) -> str | None:
