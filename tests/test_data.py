@@ -168,8 +168,8 @@ def test_missing_fashion_mnist_lists_paths_and_install_hint(tmp_path, no_system_
 
 def test_unknown_split_lists_valid_splits(tmp_path):
     expect_error(["'validation'", "train, test, valid, train50k"], load_dataset, "mnist:validation", tmp_path)
-    expect_error(["'valid'", "train, test, extra"], load_dataset, "svhn:valid", tmp_path)
-    expect_error(["'dev'", "train, test"], load_dataset, "cifar10:dev", tmp_path)
+    expect_error(["'dev'", "train, test, extra, valid, train63k"], load_dataset, "svhn:dev", tmp_path)
+    expect_error(["'dev'", "train, test, valid, train40k"], load_dataset, "cifar10:dev", tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------- CIFAR-10
@@ -224,6 +224,28 @@ def test_cifar10_truncated_and_wrong_shape_name_the_file(tmp_path):
     with open(tmp_path / "test_batch", "wb") as f:
         pickle.dump({b"data": np.zeros((3, 1024), np.uint8), b"labels": [0, 1, 2]}, f)
     expect_error(["test_batch", "(N, 3072)"], load_dataset, "cifar10:test", tmp_path)
+
+
+def test_cifar10_and_svhn_hold_out_the_last_training_images_as_valid(tmp_path, monkeypatch):
+    """valid = the last VALID_SIZE training images, train40k / train63k the rest (10,000 in the real sets;
+    4 here so tiny files can show it)."""
+    import scipy.io
+
+    import ganforge.data.common as common
+
+    monkeypatch.setattr(common, "VALID_SIZE", 4)
+    write_cifar_dir(tmp_path, 2)
+    train = load_dataset("cifar10:train", tmp_path)
+    valid, rest = load_dataset("cifar10:valid", tmp_path), load_dataset("cifar10:train40k", tmp_path)
+    assert torch.equal(valid.images, train.images[-4:]) and torch.equal(rest.images, train.images[:-4])
+    assert valid.labels.tolist() == train.labels[-4:].tolist()
+    x = RNG.integers(0, 256, size=(32, 32, 3, 7), dtype=np.uint8)
+    (tmp_path / "svhn").mkdir()
+    scipy.io.savemat(tmp_path / "svhn" / "train_32x32.mat", {"X": x, "y": np.arange(1, 8)[:, None]})
+    full = load_dataset("svhn:train", tmp_path)
+    valid, rest = load_dataset("svhn:valid", tmp_path), load_dataset("svhn:train63k", tmp_path)
+    assert torch.equal(valid.images, full.images[3:]) and torch.equal(rest.images, full.images[:3])
+    assert valid.labels.tolist() == [4, 5, 6, 7]
 
 
 # ----------------------------------------------------------------------------------------------- SVHN
@@ -374,7 +396,7 @@ def test_describe_datasets(tmp_path, no_system_fashion):
     assert rows[("mnist", "valid")]["found"] is False  # only 8 training images
     fashion = rows[("fashion-mnist", "train")]
     assert fashion["found"] is False and "apt-get install dataset-fashion-mnist" in fashion["error"]
-    assert {split for name, split in rows if name == "svhn"} == {"train", "test", "extra"}
+    assert {split for name, split in rows if name == "svhn"} == {"train", "test", "extra", "valid", "train63k"}
     assert set(DATASETS.names()) >= {"fashion-mnist", "mnist", "mnist-5k", "digits", "cifar10", "svhn"}
 
 

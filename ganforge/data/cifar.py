@@ -1,6 +1,8 @@
 """CIFAR-10 from the "CIFAR-10 python version" batches (https://www.cs.toronto.edu/~kriz/cifar.html):
 ``data_batch_1`` .. ``data_batch_5`` (``train``, 50,000) and ``test_batch`` (``test``, 10,000), in
 ``ROOT/cifar-10-batches-py/`` or ``ROOT/`` itself, plus optional ``batches.meta`` for the class names.
+``valid`` is the last 10,000 training images and ``train40k`` the first 40,000 (disjoint), so Goodfellow et
+al. 2014's Parzen protocol (sigma chosen on held-out training images) runs here as on MNIST.
 
 Each batch is a pickled dict with ``b"data"`` (N, 3072) uint8 rows, channel-major (1,024 red, then green,
 then blue values, each row-major 32x32) and ``b"labels"`` (N ints in 0..9).
@@ -19,10 +21,11 @@ import numpy as np
 
 from ..errors import GanforgeError
 from .base import ImageSet
-from .common import candidate_dirs, check_split, find_in_dirs, make_set, one_line, register
+from .common import candidate_dirs, check_split, find_in_dirs, holdout, make_set, one_line, register
 
-SPLITS = ("train", "test")
-BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+SPLITS = ("train", "test", "valid", "train40k")
+TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+BATCHES = {"train": TRAIN, "valid": TRAIN, "train40k": TRAIN, "test": ["test_batch"]}
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -108,4 +111,6 @@ def load_cifar10(split: str, root: Optional[Path]) -> ImageSet:
     parts = [read_batch(folder / name) for name in BATCHES[split]]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
+    if split != "test":
+        images, labels = holdout(images, labels, split, "cifar10", folder)
     return make_set(images, labels, 10, f"cifar10:{split}", folder, read_class_names(folder))

@@ -3,7 +3,8 @@
 ``scipy.io.loadmat``.
 
 Each holds ``X``, uint8 (32, 32, 3, N), and ``y``, (N, 1) labels 1..10 where 10 stands for the digit 0;
-10 is mapped to 0 so labels are the digits themselves.
+10 is mapped to 0 so labels are the digits themselves. ``valid`` is the last 10,000 images of ``train`` and
+``train63k`` the first 63,257 (disjoint), for Goodfellow et al. 2014's Parzen protocol.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import numpy as np
 
 from ..errors import GanforgeError
 from .base import ImageSet
-from .common import candidate_dirs, check_split, find_in_dirs, make_set, one_line, register
+from .common import candidate_dirs, check_split, find_in_dirs, holdout, make_set, one_line, register
 
-SPLITS = ("train", "test", "extra")
+SPLITS = ("train", "test", "extra", "valid", "train63k")
+FILES = {"valid": "train", "train63k": "train"}  # held-out splits of the training file
 
 
 def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +47,7 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def load_svhn(split: str, root: Optional[Path]) -> ImageSet:
     """SVHN cropped digits, 32x32 RGB, 10 classes (``extra`` is the 531,131-image easier set)."""
     check_split("svhn", split, SPLITS)
-    name = f"{split}_32x32.mat"
+    name = f"{FILES.get(split, split)}_32x32.mat"
     dirs = candidate_dirs(root, ["svhn"])
     folder = find_in_dirs(dirs, [name])
     if folder is None:
@@ -53,4 +55,6 @@ def load_svhn(split: str, root: Optional[Path]) -> ImageSet:
         raise GanforgeError(f"svhn: {name} not found (tried: {tried}); download it from "
                             "http://ufldl.stanford.edu/housenumbers/ into --data-root/GANFORGE_DATA")
     images, labels = read_svhn_mat(folder / name)
+    if split in FILES:
+        images, labels = holdout(images, labels, split, "svhn", folder / name)
     return make_set(images, labels, 10, f"svhn:{split}", folder / name, [str(d) for d in range(10)])
