@@ -151,6 +151,52 @@ def test_parzen_follows_the_goodfellow_protocol(tmp_path, monkeypatch):
 
 
 @needs_fashion
+def test_parzen_pca_and_relative_ddm_match_direct_computations(tmp_path, monkeypatch):
+    """parzen-pca: PCA of train[:10000] by an eigendecomposition of its covariance (not the SVD the code
+    uses), the fewest components holding 95%, then brute-force Parzen; ddm-relative and ddm-sum on pixels
+    against eq. 3.4 and 3.5 written out with scipy's logsumexp over every pair."""
+    from scipy.special import logsumexp
+
+    from ganforge.data import load_dataset
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    gen = load_dataset("fashion-mnist:train[1000:1200]").images
+    np.savez(tmp_path / "gen.npz", images=gen.permute(0, 2, 3, 1).numpy())
+    out = evaluate.score("fashion-mnist:test", str(tmp_path / "gen.npz"), ["parzen-pca", "ddm-relative", "ddm-sum"],
+                         features="pixels", n=200)
+    flat = lambda images: images.reshape(len(images), -1).numpy().astype(np.float64) / 255.0  # noqa: E731
+    train = flat(load_dataset("fashion-mnist:train[:10000]").images)
+    evals, evecs = np.linalg.eigh(np.cov(train, rowvar=False))
+    evals, evecs = evals[::-1], evecs[:, ::-1]
+    k = int(np.argmax(np.cumsum(evals) / evals.sum() >= 0.95)) + 1
+    project = lambda x: (x - train.mean(0)) @ evecs[:, :k]  # noqa: E731
+    test_images, _ = evaluate.load_input("fashion-mnist:test", 200, 0)
+    mu, test = project(flat(gen)), project(flat(test_images))
+    valid = project(flat(load_dataset("fashion-mnist:valid[:1000]").images))
+
+    def ll(x, sigma):
+        d2 = ((x[:, None, :] - mu[None, :, :]) ** 2).sum(-1)
+        return logsumexp(-d2 / (2 * sigma ** 2), axis=1) - np.log(len(mu)) - k * np.log(sigma * np.sqrt(2 * np.pi))
+
+    sigmas = np.logspace(-1, 0, 10)
+    best = sigmas[np.argmax([ll(valid, s).mean() for s in sigmas])]
+    assert out["parzen_pca_dims"] == k and 20 < k < 300
+    assert out["parzen_pca_sigma"] == pytest.approx(best)
+    assert out["parzen_pca"] == pytest.approx(ll(test, best).mean(), rel=1e-6)
+
+    def log_mean_affinity(x, y):
+        d2 = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        return logsumexp(-d2 / 2, axis=1) - np.log(len(y))
+
+    t, g = flat(test_images), flat(gen)
+    r = flat(load_dataset("fashion-mnist:train[:200]").images)
+    relative = float(np.mean(log_mean_affinity(r, t) - log_mean_affinity(r, g)))
+    assert out["ddm_relative"] == pytest.approx(relative, rel=1e-6)
+    assert out["ddm_sum"] == pytest.approx(relative - log_mean_affinity(t, g).mean(), rel=1e-6)
+    assert out["protocol"]["metrics"]["ddm-relative"]["equation"] == "Basart 2017 eq. 3.5"
+
+
+@needs_fashion
 def test_parzen_warns_when_sigma_is_chosen_on_training_images(tmp_path, monkeypatch, capsys):
     """valid is the last 10,000 training images: a run trained on them gets a warning and the protocol
     says so; a run trained on the first images does not."""

@@ -90,6 +90,27 @@ def _ddm(real, fake, ctx):
     return {"ddm": M.ddm(real, fake)}
 
 
+DDM_TRAIN = "DATASET:train[:N], the first N training images, N = the reference's size"
+
+
+@register_metric("ddm-relative", "classifier", distance="||t-g||^2 / 2", equation="Basart 2017 eq. 3.5",
+                 train=DDM_TRAIN)
+def _ddm_relative(real, fake, ctx):
+    """Eq. 3.5: training-to-test against training-to-generated affinities (0 when G matches T)."""
+    return {"ddm_relative": M.ddm_relative(_ddm_train(real, ctx), real, fake)}
+
+
+@register_metric("ddm-sum", "classifier", distance="||t-g||^2 / 2", equation="Basart 2017 eq. 3.4 + eq. 3.5",
+                 train=DDM_TRAIN)
+def _ddm_sum(real, fake, ctx):
+    """The sum of eq. 3.4 and eq. 3.5, the combination the thesis weighs (section 3.2)."""
+    return {"ddm_sum": M.ddm(real, fake) + M.ddm_relative(_ddm_train(real, ctx), real, fake)}
+
+
+def _ddm_train(real, ctx):
+    return ctx.features(ctx.dataset_split(f"train[:{len(real)}]", "ddm-relative"))
+
+
 @register_metric("is", "classifier", needs_logits=True, splits=10, shuffle_seed=0)
 def _inception_score(real, fake, ctx):
     """Inception Score of the generated side on the dataset classifier's logits."""
@@ -139,6 +160,23 @@ def _parzen(real, fake, ctx):
     sigma = M.select_parzen_sigma(fake, valid)
     ll = M.parzen_log_likelihood(fake, real, sigma)
     return {"parzen": float(ll.mean()), "parzen_se": float(ll.std() / np.sqrt(len(ll))), "parzen_sigma": sigma}
+
+
+@register_metric("parzen-pca", "pixels", sigma_grid="numpy.logspace(-1, 0, 10)", valid="DATASET:valid[:1000]",
+                 pca="the fewest principal components of DATASET:train[:10000] holding 95% of the variance",
+                 reference="Basart 2017, section 3.3 (Parzen on principal components); Goodfellow et al. 2014")
+def _parzen_pca(real, fake, ctx):
+    """:func:`_parzen` after projecting every side on the principal components of 10,000 training images
+    that hold 95% of their variance (a density in k dimensions: compare it only with other parzen-pca values)."""
+    valid_spec = ctx.dataset_split("valid[:1000]", "parzen-pca")
+    ctx.notes["parzen-pca"] = _valid_seen_in_training(ctx, valid_spec)
+    mean, basis = M.pca_basis(ctx.features(ctx.dataset_split("train[:10000]", "parzen-pca")), 0.95)
+    real, fake, valid = ((np.asarray(x, dtype=np.float64) - mean) @ basis
+                         for x in (real, fake, ctx.features(valid_spec)))
+    sigma = M.select_parzen_sigma(fake, valid)
+    ll = M.parzen_log_likelihood(fake, real, sigma)
+    return {"parzen_pca": float(ll.mean()), "parzen_pca_se": float(ll.std() / np.sqrt(len(ll))),
+            "parzen_pca_sigma": sigma, "parzen_pca_dims": int(basis.shape[1])}
 
 
 def _valid_seen_in_training(ctx, valid_spec: str) -> dict:

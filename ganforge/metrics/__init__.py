@@ -13,7 +13,7 @@ from .inception_score import inception_score
 from .kid import kid
 from .nearest_neighbours import memorisation_summary, nearest_neighbour_distances
 from .paired import l1_error, paired_scores, psnr, ssim
-from .parzen import parzen_log_likelihood, select_parzen_sigma
+from .parzen import parzen_log_likelihood, pca_basis, select_parzen_sigma
 from .precision_recall import precision_recall
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "inception_score",
     "parzen_log_likelihood",
     "select_parzen_sigma",
+    "pca_basis",
     "ddm",
     "ddm_relative",
     "precision_recall",

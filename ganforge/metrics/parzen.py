@@ -72,3 +72,20 @@ def select_parzen_sigma(samples: Any, valid: Any, sigmas: Any = None, chunk: int
     grid = _check_sigmas(np.logspace(-1, 0, 10) if sigmas is None else sigmas)
     means = parzen_log_likelihoods(samples, valid, grid, chunk).mean(axis=1)
     return float(grid[int(np.argmax(means))])
+
+
+def pca_basis(fit_on: Any, fraction: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (d,), components (d, k)) of the fewest principal components of ``fit_on`` (N, d) that hold at
+    least ``fraction`` of its variance: the thesis' Parzen "on the principal components holding 95% of the
+    variance" (Basart 2017, section 3.3). Projections ``(x - mean) @ components`` are an orthonormal map,
+    so distances in them are pixel distances within the kept subspace. SVD in float64 (numpy)."""
+    if not 0 < fraction <= 1:
+        raise GanforgeError(f"PCA fraction must be in (0, 1], got {fraction}")
+    x = np.asarray(fit_on, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise GanforgeError(f"PCA needs a 2-D array of at least 2 rows, got shape {x.shape}")
+    mean = x.mean(0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    explained = np.cumsum(s ** 2) / np.sum(s ** 2)
+    k = int(np.searchsorted(explained, fraction - 1e-12) + 1)
+    return mean, vt[:k].T

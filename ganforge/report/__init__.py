@@ -24,7 +24,7 @@ from .sections import histogram_section, panel_section
 # +1: higher is better, -1: lower is better. Metrics not listed are shown but not ranked.
 DIRECTIONS = {"fid": -1, "kid": -1, "ddm": -1, "class_kl": -1, "fd_logits": -1, "is": 1, "precision": 1,
               "recall": 1, "density": 1, "coverage": 1, "parzen": 1, "classes_hit": 1, "cond_acc": 1,
-              "ais": 1, "iwae": 1, "ais_bpd": -1, "iwae_bpd": -1}
+              "ais": 1, "iwae": 1, "ais_bpd": -1, "iwae_bpd": -1, "ddm_sum": -1, "parzen_pca": 1}
 
 
 def _b64(path: Path) -> str | None:
@@ -105,7 +105,9 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> Path:
     html = env.get_template("template.html.j2").render(
         title=", ".join(r["name"] for r in runs), runs=runs, version=__version__,
         metric_names=_rank(runs), overlay=overlay(runs) if len(runs) > 1 else None,
-        directions="lower is better for fid, kid, ddm, class_kl, fd_logits; higher for the rest")
+        directions="lower is better for " + ", ".join(k for k, v in DIRECTIONS.items() if v < 0)
+                   + "; higher for " + ", ".join(k for k, v in DIRECTIONS.items() if v > 0)
+                   + "; other values are shown unranked")
     out = Path(out)
     write_text(out, html)
     return out
