@@ -209,3 +209,30 @@ def test_vae_logs_and_evaluates_the_iwae_bound_above_its_elbo(tmp_path):
     stats = {k: model.family.iwae_stats(x, k) for k in (1, 50)}
     assert stats[1]["iwae"] == pytest.approx(stats[1]["iwae_elbo"], rel=1e-9)  # k = 1: the ELBO itself
     assert stats[50]["iwae"] > stats[50]["iwae_elbo"] and stats[50]["iwae"] > stats[1]["iwae"]
+
+
+@needs_fashion
+def test_ais_sigma_experiment_keeps_each_sigma_and_matches_eval(tmp_path):
+    from ganforge.evaluation.likelihood import LikelihoodOptions, evaluate_likelihood
+    from ganforge.experiments import ExperimentOptions, run_experiment
+
+    def options(**extra):
+        return ExperimentOptions("fashion-mnist", tmp_path / "exp", n=2, overrides={
+            "steps": 2, "batch_size": 16, "precision": "fp32", "ais.sigmas": [0.2, 0.05], "ais.steps": 4,
+            "ais.chains": 2, **extra})
+
+    options_ = options()
+    record = run_experiment("ais-sigma", options_)
+    cells = record["row"]["cells"]
+    assert [c["sigma"] for c in cells] == [0.05, 0.2]  # sorted grid
+    assert record["spread_nats"] == pytest.approx(abs(cells[0]["ais"] - cells[1]["ais"]))
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exp" / "cells").iterdir()}
+    (tmp_path / "exp" / "gan.json").unlink()  # the row is rebuilt from its kept cells, nothing recomputed
+    again = run_experiment("ais-sigma", options_)
+    assert again["row"]["cells"] == cells
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exp" / "cells").iterdir()} == stamps
+    opts = LikelihoodOptions(n=2, sigma=0.2, bdmc_n=0, ais=AISConfig(steps=4, chains=2, leapfrog=10, seed=0))
+    direct, _ = evaluate_likelihood(tmp_path / "exp" / "runs" / "gan", "ais", opts)
+    assert direct["ais"] == cells[1]["ais"]  # the same computation on the same machine: equal floats
+    with pytest.raises(GanforgeError, match="ais.sigmas"):
+        run_experiment("ais-sigma", options(**{"ais.sigmas": [0.1, -1]}))
