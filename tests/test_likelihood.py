@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -236,3 +237,31 @@ def test_ais_sigma_experiment_keeps_each_sigma_and_matches_eval(tmp_path):
     assert direct["ais"] == cells[1]["ais"]  # the same computation on the same machine: equal floats
     with pytest.raises(GanforgeError, match="ais.sigmas"):
         run_experiment("ais-sigma", options(**{"ais.sigmas": [0.1, -1]}))
+
+
+@needs_fashion
+def test_ddm_ranking_scores_rows_like_score_and_ranks_them_with_kendall_tau(tmp_path):
+    from itertools import combinations
+
+    from ganforge.evaluation import score
+    from ganforge.experiments import ExperimentOptions, run_experiment
+
+    opts = ExperimentOptions("fashion-mnist", tmp_path / "rank", metrics=["kid", "parzen"], features="pixels", n=120,
+                             rows=["train", "small", "weak"],
+                             overrides={"steps": 2, "batch_size": 16, "precision": "fp32"})
+    record = run_experiment("ddm-ranking", opts)
+    rows = record["rows"]
+    assert record["expected_order"] == ["train", "small", "weak"]
+    samples = tmp_path / "rank" / "samples" / "weak.npz"
+    direct = score("fashion-mnist:test", str(samples), ["kid", "parzen"], "pixels", 120, 0)
+    assert rows["weak"]["kid"] == direct["kid"] and rows["weak"]["parzen"] == direct["parzen"]
+    assert np.load(samples)["images"].shape == (120, 28, 28, 1)  # 32 px samples brought to the test size
+    for key, sign in (("kid", -1), ("parzen", 1)):
+        good = {r: sign * rows[r][key] for r in rows}
+        assert record["rankings"][key]["ranking"] == sorted(good, key=lambda r: -good[r])
+        order = record["expected_order"]  # tau from concordant minus discordant pairs, written out
+        pairs = list(combinations(range(3), 2))
+        conc = sum(np.sign(good[order[i]] - good[order[j]]) for i, j in pairs)
+        assert record["rankings"][key]["kendall_tau"] == pytest.approx(conc / len(pairs))
+    with pytest.raises(GanforgeError, match="unknown row"):
+        run_experiment("ddm-ranking", ExperimentOptions("fashion-mnist", tmp_path / "x", rows=["improved"]))
