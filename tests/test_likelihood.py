@@ -8,6 +8,7 @@ code under test. A 1-d uniform latent's marginal is computed by quadrature.
 from __future__ import annotations
 
 import json
+from itertools import combinations
 import math
 import subprocess
 import sys
@@ -265,3 +266,45 @@ def test_ddm_ranking_scores_rows_like_score_and_ranks_them_with_kendall_tau(tmp_
         assert record["rankings"][key]["kendall_tau"] == pytest.approx(conc / len(pairs))
     with pytest.raises(GanforgeError, match="unknown row"):
         run_experiment("ddm-ranking", ExperimentOptions("fashion-mnist", tmp_path / "x", rows=["improved"]))
+
+
+def test_embeddings_experiment_keeps_a_classifier_per_seed_and_computes_ddm_on_each_layer(tmp_path, monkeypatch):
+    pytest.importorskip("mlxtend")
+    from scipy.special import logsumexp
+
+    from ganforge.experiments import ExperimentOptions, run_experiment
+    from ganforge.experiments.embeddings import image_sets
+    from ganforge.features.classifier import ClassifierRecipe, load_classifier
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    opts = ExperimentOptions("mnist-5k", tmp_path / "emb", n=60, overrides={
+        "embeddings.archs": ["shallow"], "embeddings.seeds": [0, 1], "embeddings.epochs": 1})
+    record = run_experiment("embeddings", opts)
+    cached = sorted((tmp_path / "cache" / "classifiers").glob("mnist-5k-*.json"))
+    assert len(cached) == 2 and {json.loads(p.read_text())["recipe"]["seed"] for p in cached} == {0, 1}
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    again = run_experiment("embeddings", opts)  # the classifiers are reused, the numbers repeat
+    assert [p.stat().st_mtime_ns for p in cached] == stamps and again["ddm"] == record["ddm"]
+
+    model, _ = load_classifier("mnist-5k", recipe=ClassifierRecipe("mnist-5k", epochs=1, seed=1, net="shallow"))
+    ref, sets = image_sets("mnist-5k", 60, 0, None)
+    with torch.no_grad():
+        conv = lambda x: model.body[1](model.body[0](x.float() / 255))  # noqa: E731  (conv + ReLU)
+        t_hyper, g_hyper = (conv(x).mean((2, 3)).double().numpy() for x in (ref, sets["noise"][2][1]))
+        t_logit, g_logit = (model(x.float() / 255)[0].double().numpy() for x in (ref, sets["modes"][1][1]))
+
+    def ddm(t, g):  # eq. 3.4 over every pair
+        d = ((t[:, None] - g[None]) ** 2).sum(-1) / 2
+        return float(-np.mean(logsumexp(-d, axis=1) - np.log(len(g))))
+
+    values = record["ddm"]
+    assert values["shallow seed 1 hypercolumns"]["noise"][2] == pytest.approx(ddm(t_hyper, g_hyper), rel=1e-9)
+    assert values["shallow seed 1 logits"]["modes"][1] == pytest.approx(ddm(t_logit, g_logit), rel=1e-9)
+    assert len(values) == 6 and record["sets"]["modes"] == ["10 classes", "5 classes", "2 classes", "1 classes"]
+    for emb, fams in values.items():
+        for fam, v in fams.items():
+            order = np.argsort(np.argsort(v))  # tau of (expected position, DDM), by concordant pairs
+            pairs = list(combinations(range(len(v)), 2))
+            conc = sum(np.sign(order[j] - order[i]) for i, j in pairs) / len(pairs)
+            assert record["tau_expected"][emb][fam] == pytest.approx(conc)
+    assert -1 <= record["min_pairwise_tau"] <= record["mean_pairwise_tau"] <= 1

@@ -220,22 +220,29 @@ def read_record(path: Path) -> dict:
 
 
 def load_classifier(dataset: str, data_root: str | None = None, progress: bool = True,
-                    net: str = "small-cnn") -> tuple[nn.Module, dict]:
-    """The cached ``net`` classifier for ``dataset``, trained first if there is none."""
-    CLASSIFIER_NETS.get(net)
+                    net: str = "small-cnn", recipe: ClassifierRecipe | None = None) -> tuple[nn.Module, dict]:
+    """The cached ``net`` classifier for ``dataset``, trained first if there is none: the newest one of that
+    network, or with ``recipe`` exactly that recipe's (one cached model per dataset, network, seed and
+    epochs, so experiments over several seeds keep them all)."""
+    CLASSIFIER_NETS.get(net if recipe is None else recipe.net)
     cached = sorted((cache_dir() / "classifiers").glob(f"{dataset}-*.json"), key=lambda p: p.stat().st_mtime)
     records = [(p, read_record(p)) for p in cached]
-    records = [(p, r) for p, r in records if r["recipe"]["arch"] == ARCH_VERSION and r["recipe"]["dataset"] == dataset
-               and r["recipe"].get("net", "small-cnn") == net]
+    if recipe is not None:
+        records = [(p, r) for p, r in records if r["recipe"] == asdict(recipe)]
+    else:
+        records = [(p, r) for p, r in records if r["recipe"]["arch"] == ARCH_VERSION
+                   and r["recipe"]["dataset"] == dataset and r["recipe"].get("net", "small-cnn") == net]
     if records:  # the newest one trained by `ganforge classifier train`, or earlier on first use
         record_path, record = records[-1]
         weights = record_path.with_suffix(".safetensors")
     else:
-        weights, record_path = _paths(ClassifierRecipe(dataset, net=net))
-        record = train_classifier(ClassifierRecipe(dataset, net=net), data_root, progress)
+        recipe = recipe or ClassifierRecipe(dataset, net=net)
+        weights, record_path = _paths(recipe)
+        record = train_classifier(recipe, data_root, progress)
     if not weights.is_file() or sha1_of(weights) != record["weights_sha1"]:
         raise GanforgeError(f"{weights} does not match its record {record_path.name}; delete both to retrain")
-    model = empty_classifier(record["channels"], record["num_classes"], net, record["image_size"])
+    model = empty_classifier(record["channels"], record["num_classes"], record["recipe"].get("net", "small-cnn"),
+                             record["image_size"])
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), record
 
