@@ -1,4 +1,4 @@
-"""Conditional models: seed 000's cDCGAN variants, the projection discriminator, ACGAN, class-row grids,
+"""Conditional models: the conditional-DCGAN course report's cDCGAN variants, the projection discriminator, ACGAN, class-row grids,
 ``sample --class``, the class sweep and interpolation pictures, and a briefly trained cDCGAN whose samples
 a classifier recognises as their labels more often than chance."""
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_cdcgan_d_variants_concatenate_features_and_label_code(features, code, c
 @pytest.mark.parametrize("hidden", [0, 32])
 def test_cdcgan_d_without_a_joint_layer_cannot_match_image_and_label(hidden):
     """hidden=0: D(x, y) = f(x) + g(y), so D(x1, a) - D(x1, b) = D(x2, a) - D(x2, b) for all images (the
-    reason seed 000's labels made "very little difference"); a layer after the concatenation breaks it."""
+    reason the course report's labels made "very little difference"); a layer after the concatenation breaks it."""
     torch.manual_seed(5)
     d = build_net(DISCRIMINATORS, "cdcgan-d", SHAPE, {"width": 8, "features": 50, "hidden": hidden}).eval()
     x = torch.randn(2, 1, 28, 28) * 3

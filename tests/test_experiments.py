@@ -1,4 +1,4 @@
-"""The metric experiments of seed 004 section 3.4 (missing modes, corruptions) on real mnist-5k digits.
+"""The metric experiments of the thesis (Basart 2017) section 3.4 (missing modes, corruptions) on real mnist-5k digits.
 
 Values are checked against independent computations written here (numpy/scipy DDM and Frechet distance on
 the classifier's logits, distinct images counted by hashing their bytes), not against the code under test.
@@ -92,7 +92,8 @@ def test_corruptions_start_at_the_clean_value_and_noise_raises_fd_and_ddm(cache,
     assert (tmp_path / "corruptions.png").is_file()
     proto = record["protocol"]
     assert proto["n"] == {"reference": 150, "samples": 150} and proto["seed"] == 1
-    assert proto["value_features"] == {"fid": "classifier", "ddm": "classifier", "is": "classifier", "is_std": "classifier"}
+    assert proto["value_features"] == {"fid": "classifier", "ddm": "classifier", "is": "classifier", "is_std": "classifier",
+                                       "ddm_bits": "classifier"}
     assert set(proto["strengths"]) == set(record["results"]) == set(CORRUPTIONS.names())
 
     test = load_dataset("mnist-5k:test").images
@@ -101,6 +102,7 @@ def test_corruptions_start_at_the_clean_value_and_noise_raises_fd_and_ddm(cache,
     extractor = FEATURES.get("classifier")("mnist-5k")
     t, g = extractor(test[ref]), extractor(test[sample])
     assert record["clean"]["ddm"] == pytest.approx(_ddm_reference(t, g), rel=1e-6)
+    assert record["clean"]["ddm_bits"] == pytest.approx(_ddm_reference(t, g) / np.log(2), rel=1e-6)  # thesis' unit
     assert record["clean"]["fid"] == pytest.approx(_fd_reference(t, g), rel=1e-5)
     for name, rows in record["results"].items():
         assert rows[0]["strength"] == 0 and rows[0]["values"] == record["clean"]
@@ -152,3 +154,11 @@ def test_lucic_table_rows_from_before_new_keys_still_match(tmp_path):
     for changed in ({"g_opt.lr": 1e-4}, {"max_minutes": 30}):
         with pytest.raises(GanforgeError, match="another config"):
             finished(tmp_path / "ns.json", protocol(**changed))
+
+
+def test_corruption_values_in_the_thesis_units():
+    from ganforge.experiments.corruptions import in_bits
+
+    got = in_bits({"parzen": -500.0, "ddm": 2.0}, {"parzen": "pixels", "ddm": "classifier"}, 784)
+    assert got == pytest.approx({"ddm_bits": 2.0 / np.log(2), "parzen_bpd": 500.0 / (784 * np.log(2))})
+    assert in_bits({"parzen": -500.0}, {"parzen": "classifier"}, 784) == {}  # not a pixel density

@@ -1,4 +1,4 @@
-"""Label smoothing, soft noisy labels and instance noise (seed 002, seed 003, Salimans et al. 2016)."""
+"""Label smoothing, soft noisy labels and instance noise (the VAE/DCGAN course report, the GAN lecture slides, Salimans et al. 2016)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The VAE family (seed 002; Kingma & Welling 2014): ELBO against numpy, KL against Monte Carlo,
+"""The VAE family (Skliar's VAE/DCGAN report; Kingma & Welling 2014): ELBO against numpy, KL against Monte Carlo,
 reparameterisation gradients, a short mnist-5k run that improves the test ELBO, the 2-d manifold and
 Bernoulli draws through the CLI."""
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _numpy_elbo(family, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
     prob = 1.0 / (1.0 + np.exp(-(hd @ p["vae.decoder.net.2.weight"].T + p["vae.decoder.net.2.bias"])))
     log_lik = (flat * np.log(prob) + (1 - flat) * np.log(1 - prob)).sum(1)
     sigma2 = np.exp(logvar)
-    kl = (np.log(1 / np.sqrt(sigma2)) + (sigma2 + mean ** 2) / 2 - 0.5).sum(1)  # seed 002, Q1.5(b), summed over d
+    kl = (np.log(1 / np.sqrt(sigma2)) + (sigma2 + mean ** 2) / 2 - 0.5).sum(1)  # Skliar's report, Q1.5(b), summed over d
     return log_lik - kl
 
 

@@ -16,6 +16,8 @@ Default metrics are those with cheap features: the Frechet distance (``fid``), K
 classifier's logits, classifier IS, DDM and mode coverage on the same logits, and Parzen on pixels (whose
 bandwidth is chosen on ``DATASET:valid[:1000]``, so datasets without a ``valid`` split need ``--metrics``).
 ``--features F`` puts every chosen metric on F; the record's protocol names the features of each value.
+DDM is also given in bits (``ddm_bits``), as the thesis reports it, and pixel Parzen in bits per dimension
+(``parzen_bpd``).
 """
 from __future__ import annotations
 
@@ -106,8 +108,13 @@ def corruptions(options: ExperimentOptions) -> dict:
     real = {e.features: extract(e.extractor, test.images[ref_idx]) for e in embeddings}
     ctx = {e.features: Context(reference, e.extractor, options.data_root, options.seed) for e in embeddings}
 
+    dims = int(test.images[0].numel())
+
     def measure(images: torch.Tensor) -> tuple[dict, dict]:
-        return compute_metrics(embeddings, real, {e.features: extract(e.extractor, images) for e in embeddings}, ctx)
+        values, sources = compute_metrics(embeddings, real, {e.features: extract(e.extractor, images)
+                                                             for e in embeddings}, ctx)
+        bits = in_bits(values, sources, dims)
+        return {**values, **bits}, {**sources, **{k: sources[k.rsplit("_", 1)[0]] for k in bits}}
 
     samples = test.images[sample_idx]
     clean, sources = measure(samples)
@@ -122,6 +129,17 @@ def corruptions(options: ExperimentOptions) -> dict:
         corruptions={name: c.unit for name, c in CORRUPTIONS.items()}, value_features=sources)
     record = {"protocol": protocol, "clean": clean, "results": results}
     return write_outputs(options.out, NAME, record, lambda path: _plot(record, path))
+
+
+def in_bits(values: dict, sources: dict, dims: int) -> dict:
+    """The thesis' units (section 3.4.6 reports DDM changes in bits): ``ddm_bits`` = DDM / ln 2, and the
+    Parzen log-likelihood on pixels as bits per dimension, ``parzen_bpd`` = -log p(x) / (D ln 2)."""
+    out = {}
+    if "ddm" in values:
+        out["ddm_bits"] = values["ddm"] / math.log(2)
+    if "parzen" in values and sources.get("parzen") == "pixels":
+        out["parzen_bpd"] = -values["parzen"] / (dims * math.log(2))
+    return out
 
 
 def _plot(record: dict, path) -> None:
