@@ -107,8 +107,9 @@ def attach_baselines(path: Path, lines: dict[str, dict]) -> None:
     if record is None:
         return
     protocol = record["protocol"]
-    wanted = {**protocol.get("baseline", {}), **{m: e for m, e in lines.items() if m in protocol["metrics"]}}
-    if wanted != protocol.get("baseline", {}):
+    held = protocol["baseline"] if isinstance(protocol.get("baseline"), dict) else {}
+    wanted = {**held, **{m: e for m, e in lines.items() if m in protocol["metrics"]}}
+    if wanted != held:
         write_json(path, {**record, "protocol": {**protocol, "baseline": wanted}})
 
 
