@@ -45,6 +45,15 @@ class RunDir:
     def checkpoint_path(self, step: int) -> Path:
         return self.ckpt_dir / f"step-{step:07d}.pt"
 
+    def checkpoint_at(self, step: int) -> Path:
+        """The kept checkpoint of training step ``step``; a user error naming the kept steps when there is none
+        (pruned by ``keep_checkpoints``, or never written)."""
+        kept = dict(self.checkpoints())
+        if step not in kept:
+            steps = ", ".join(map(str, kept)) or "none"
+            raise GanforgeError(f"{self.root} has no checkpoint at step {step} (kept steps: {steps})")
+        return kept[step]
+
     def grid_path(self, step: int) -> Path:
         return self.samples_dir / f"step-{step:07d}.png"
 

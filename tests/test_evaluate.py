@@ -384,7 +384,7 @@ def test_cond_acc_samples_a_conditional_run_with_balanced_labels(tmp_path, monke
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
     stub = _StubModel(True, images)
-    monkeypatch.setattr(inputs, "load", lambda path: stub)
+    monkeypatch.setattr(inputs, "load", lambda path, checkpoint=None: stub)
     monkeypatch.setattr(scoring_module, "check_logits", lambda *args: None)  # pixels stand in for 4-class logits
     out = evaluate.score(str(tmp_path / "ref.npz"), str(tmp_path / "run"), ["cond-acc"], "pixels", n=40)
     assert stub.asked[0].tolist() == [i % 4 for i in range(40)]

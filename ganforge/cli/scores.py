@@ -58,8 +58,32 @@ def eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.add_argument("--ref", default=None, help="reference DATASET:SPLIT (default: the run's test split)")
     scoring_options(p)
+    add_history_options(p)
     add_sampler_options(p)
     add_likelihood_options(p)
+
+
+def step_list(text: str) -> list[int]:
+    """``--at-steps``'s type: comma-separated training steps, e.g. ``1000,2000,5000``."""
+    try:
+        steps = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"invalid steps {text!r} (expected training steps such as 1000,2000)")
+    return steps
+
+
+def add_history_options(p: argparse.ArgumentParser) -> None:
+    """Which checkpoints ``eval`` scores: the latest (default), every kept one, or chosen steps."""
+    g = p.add_argument_group("history (metrics over training)")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--every-checkpoint", action="store_true",
+                       help="score every kept checkpoint, reusing records that already hold the metrics")
+    which.add_argument("--at-steps", type=step_list, default=None, metavar="A,B,C",
+                       help="score the checkpoints of these training steps (each must be kept)")
+    g.add_argument("--no-baseline", action="store_true",
+                   help="with --every-checkpoint/--at-steps: skip the metrics of real training images")
 
 
 def add_likelihood_options(p: argparse.ArgumentParser) -> None:
@@ -83,13 +107,42 @@ def likelihood_options(args):
     return LikelihoodOptions(n=args.ais_n, sigma=args.ais_sigma, ais=ais, bdmc_n=args.bdmc_n, iwae_k=args.iwae_k)
 
 
-@command("eval", "score a run's latest checkpoint", eval_arguments)
+@command("eval", "score a run's latest checkpoint (or every kept one)", eval_arguments)
 def cmd_eval(args) -> None:
     from ..evaluation import check_metric_names, evaluate_run
 
+    if args.every_checkpoint or args.at_steps is not None:
+        return eval_history(args)
     result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
                                args.seed, sampler_settings(args), likelihood_options(args))
     print_result(result, args.json, None if args.json else out)
+
+
+def _step_line(step: int, result: dict, computed: list[str]) -> str:
+    values = "  ".join(f"{k} {v:.6g}" for k, v in result.items() if k != "protocol")
+    return f"step {step:<8} {values}  ({'computed ' + ','.join(computed) if computed else 'from the records'})"
+
+
+def eval_history(args) -> None:
+    """``eval --every-checkpoint`` / ``--at-steps``: one line per checkpoint as it is done, then the baselines;
+    with ``--json`` one object ``{"history": [{"step": ..., values, "protocol": ...}, ...]}``."""
+    import json
+    from pathlib import Path
+
+    from ..evaluation import check_metric_names, evaluate_history
+
+    history = evaluate_history(args.run, check_metric_names(args.metrics), args.at_steps, args.features, args.n,
+                               args.ref, args.seed, sampler_settings(args), likelihood_options(args),
+                               baseline=not args.no_baseline,
+                               on_step=None if args.json else lambda *a: print(_step_line(*a), flush=True))
+    if args.json:
+        print(json.dumps({"history": [{"step": s, **r} for s, r in history]}, sort_keys=True))
+        return
+    lines = history[-1][1]["protocol"].get("baseline", {}) if history else {}
+    for metric, line in lines.items():
+        values = "  ".join(f"{k} {v:.6g}" for k, v in line["values"].items())
+        print(f"baseline {metric}: {values}  ({line['key']['images']} vs {line['key']['reference']})")
+    print(f"written to {Path(args.run) / 'eval'}")
 
 
 def classifier_arguments(p: argparse.ArgumentParser) -> None:

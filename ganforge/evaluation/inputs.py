@@ -52,13 +52,13 @@ def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tu
 
 
 def load_side(spec: str, n: int, seed: int, data_root: str | None = None,
-              sampler: Mapping[str, Any] | None = None) -> Side:
-    """An input as a :class:`Side`: a run directory is sampled (a conditional one with balanced labels
-    ``i mod K``; ``sampler``: an iterative family's sampler settings, e.g. ``{"steps": 20}``; a paired one,
-    pix2pix, translates n test inputs and keeps inputs and targets); an image set
-    keeps a random ``n`` of its images (in order) and their labels."""
+              sampler: Mapping[str, Any] | None = None, checkpoint: str | Path | None = None) -> Side:
+    """An input as a :class:`Side`: a run directory is sampled from its latest checkpoint or ``checkpoint`` (a
+    conditional one with balanced labels ``i mod K``; ``sampler``: an iterative family's sampler settings, e.g.
+    ``{"steps": 20}``; a paired one, pix2pix, translates n test inputs and keeps inputs and targets); an image
+    set keeps a random ``n`` of its images (in order) and their labels."""
     if (Path(spec) / "config.json").is_file():
-        return _sample_run(spec, n, seed, sampler or {})
+        return _sample_run(spec, n, seed, sampler or {}, checkpoint)
     data = load_images(spec, data_root)
     images, labels = data.images, data.labels
     if len(images) > n:
@@ -68,8 +68,8 @@ def load_side(spec: str, n: int, seed: int, data_root: str | None = None,
     return make_side(spec, images, "images", labels if labelled else None, data.class_names)
 
 
-def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any]) -> Side:
-    model = load(spec)
+def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any], checkpoint: str | Path | None) -> Side:
+    model = load(spec, checkpoint)
     kind = f"run at step {model.step} ({model.checkpoint.name})"
     data = model.config.data
     if model.paired:  # outputs for n test inputs, each with its input and target (paired metrics)

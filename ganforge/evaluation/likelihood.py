@@ -157,15 +157,18 @@ def reference_images(model: TrainedModel, ref: str | None, n: int) -> tuple[str,
     return spec, images
 
 
-def evaluate_likelihood(run: str | Path, name: str, opts: LikelihoodOptions, ref: str | None = None) -> tuple[dict, Path]:
-    """Compute likelihood metric ``name`` of a run's latest checkpoint and write its record."""
+def evaluate_likelihood(run: str | Path, name: str, opts: LikelihoodOptions, ref: str | None = None,
+                        checkpoint: str | Path | None = None) -> tuple[dict, Path]:
+    """Compute likelihood metric ``name`` of a run's checkpoint (default its latest) and write its record; its
+    protocol's ``request`` holds the options asked for (so :mod:`.history` can tell a record it can reuse)."""
     fn = MODEL_METRICS.get(name)
-    model = load(run)
+    model = load(run, checkpoint)
     spec, images = reference_images(model, ref, opts.n)
     values, params = fn(model, images.float() / 255.0, opts)
     protocol = {"inputs": [spec, str(run)], "n": [len(images)], "content_sha1": [content_hash(images, None)],
                 "checkpoint": str(model.checkpoint), "step": model.step, "ganforge_version": __version__,
-                "seed": opts.ais.seed, "features": {}, "metrics": {name: {"values": sorted(values), **params}}}
+                "seed": opts.ais.seed, "features": {}, "metrics": {name: {"values": sorted(values), **params}},
+                "request": {"options": asdict(opts)}}
     result = {**values, "protocol": protocol}
     out = Path(run) / "eval" / f"step-{model.step:07d}-{name}.json"
     write_json(out, result)

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from ..data import test_split_of
 from ..fileio import write_json
+from ..runs import RunDir
 from ..training.trained import load
 from .context import Extras
 from .likelihood import MODEL_METRICS, LikelihoodOptions, evaluate_likelihood
@@ -21,9 +22,12 @@ from .scoring import score_with_extras
 def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: str | None = None,
                  n: int = 10_000, ref: str | None = None, seed: int = 0,
                  sampler: Mapping[str, Any] | None = None,
-                 likelihood: LikelihoodOptions | None = None) -> tuple[dict, Path]:
-    """Score a run's latest checkpoint against ``ref`` (default: its dataset's test split); writes and
-    returns ``RUN/eval/step-<step>.json``. The returned result holds the numbers and protocol only; the
+                 likelihood: LikelihoodOptions | None = None,
+                 checkpoint: int | str | Path | None = None) -> tuple[dict, Path]:
+    """Score a run's checkpoint (default its latest; a step number or a checkpoint file) against ``ref``
+    (default: its dataset's test split); writes and returns ``RUN/eval/step-<step>.json``. The returned
+    result holds the numbers and protocol only (``protocol["request"]``: the ``n`` and sampler settings asked
+    for, so :mod:`.history` can tell a record it can reuse); the
     protocol's ``sampling`` records the run's sampler (``sampler`` overrides an iterative family's settings,
     e.g. ``{"steps": 20}``), its network evaluations per image and the sampling seconds.
 
@@ -31,9 +35,11 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
     their own records ``RUN/eval/step-<step>-<metric>.json``; their values join the returned result and their
     protocols its ``protocol["likelihood"]``."""
     names = metrics or ["fid", "kid"]
+    if isinstance(checkpoint, int):
+        checkpoint = RunDir(run).checkpoint_at(checkpoint)
     values, protocols, outs = {}, {}, []
     for name in (m for m in names if m in MODEL_METRICS):
-        result, out = evaluate_likelihood(run, name, likelihood or LikelihoodOptions(), ref)
+        result, out = evaluate_likelihood(run, name, likelihood or LikelihoodOptions(), ref, checkpoint)
         protocols[name] = result.pop("protocol")
         values.update(result)
         outs.append(out)
@@ -42,20 +48,21 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
         first = next(iter(protocols.values()))
         metrics_seen = {k: v for p in protocols.values() for k, v in p["metrics"].items()}
         return {**values, "protocol": {**first, "metrics": metrics_seen}}, outs[0]
-    result, out = _evaluate_features(run, feature_metrics, features, n, ref, seed, sampler)
+    result, out = _evaluate_features(run, feature_metrics, features, n, ref, seed, sampler, checkpoint)
     if protocols:
         result.update(values)
         result["protocol"]["likelihood"] = protocols
     return result, out
 
 
-def _evaluate_features(run, metrics, features, n, ref, seed, sampler) -> tuple[dict, Path]:
+def _evaluate_features(run, metrics, features, n, ref, seed, sampler, checkpoint) -> tuple[dict, Path]:
     """The feature metrics of :func:`evaluate_run`, scored and recorded in ``RUN/eval/step-<step>.json``."""
-    model = load(run)
+    model = load(run, checkpoint)
     reference = ref or test_split_of(model.config.data)
     result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root,
-                                       sampler)
-    result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step)
+                                       sampler, model.checkpoint)
+    result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step,
+                              request={"n": n, "sampler": dict(sampler or {})})
     out = Path(run) / "eval" / f"step-{model.step:07d}.json"
     record = {**result, "details": write_pictures(extras, out)} if extras.details else result
     write_json(out, merge_record(out, record))
@@ -79,9 +86,19 @@ def _is_record(old) -> bool:
         isinstance(protocol.get(k), dict) for k in ("features", "metrics"))
 
 
+def _kept_baselines(old: dict, new: dict) -> dict:
+    """The old protocol's baselines (:mod:`.baseline`) still true after merging ``new``: those of metrics it
+    did not score, or scored on the same features with the same request (``n``, sampler)."""
+    lines = old.get("baseline") if isinstance(old.get("baseline"), dict) else {}
+    same_request = old.get("request") == new.get("request")
+    return {m: line for m, line in lines.items()
+            if m not in new["metrics"] or (same_request and old["metrics"].get(m) == new["metrics"][m])}
+
+
 def merge_record(path: Path, result: dict) -> dict:
     """Add ``result`` to an existing record of the same checkpoint, inputs, n and seed (else replace it),
-    so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both (numbers, protocol and details)."""
+    so ``eval --metrics fid`` then ``eval --metrics parzen`` keep both (numbers, protocol and details). The
+    protocol's ``baseline`` (:mod:`.baseline`) keeps the lines of the metrics ``result`` did not score anew."""
     try:
         old = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
@@ -92,9 +109,14 @@ def merge_record(path: Path, result: dict) -> dict:
     if any(old.get("protocol", {}).get(k) != result["protocol"].get(k) for k in same):
         return result
     merged = {**old, **result}
-    merged["protocol"] = {**old["protocol"], **result["protocol"],
-                          "features": {**old["protocol"]["features"], **result["protocol"]["features"]},
-                          "metrics": {**old["protocol"]["metrics"], **result["protocol"]["metrics"]}}
+    new = result["protocol"]
+    merged["protocol"] = {**old["protocol"], **new,
+                          "features": {**old["protocol"]["features"], **new["features"]},
+                          "metrics": {**old["protocol"]["metrics"], **new["metrics"]}}
+    lines = {**_kept_baselines(old["protocol"], new), **new.get("baseline", {})}
+    merged["protocol"].pop("baseline", None)
+    if lines:
+        merged["protocol"]["baseline"] = lines
     details = {**old.get("details", {}), **result.get("details", {})}
     if details:
         merged["details"] = details

@@ -41,9 +41,11 @@ def _check_requirements(specs: dict, features: str | None, gen: Side, input2: st
 
 def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
                       n: int = 10_000, seed: int = 0, data_root: str | None = None,
-                      sampler: Mapping[str, Any] | None = None) -> tuple[dict, Extras]:
+                      sampler: Mapping[str, Any] | None = None,
+                      checkpoint: str | Path | None = None) -> tuple[dict, Extras]:
     """:func:`score` and the :class:`Extras` (details, pictures) its metrics left; ``sampler``: the sampler
-    settings for inputs that are runs of an iterative family (``{"steps": 20}``)."""
+    settings for inputs that are runs of an iterative family (``{"steps": 20}``); ``checkpoint``: the checkpoint
+    to sample when ``input2`` is a run (default its latest)."""
     if n < 1:
         raise GanforgeError(f"--n must be a positive number of images, got {n}")
     for name in metrics or []:
@@ -54,7 +56,8 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
     groups: dict[str, list[str]] = {}
     for name, spec in specs.items():
         groups.setdefault(features or spec.features, []).append(name)
-    ref, gen = (load_side(s, n, seed, data_root, sampler) for s in (input1, input2))
+    ref = load_side(input1, n, seed, data_root, sampler)
+    gen = load_side(input2, n, seed, data_root, sampler, checkpoint)
     _check_requirements(specs, features, gen, input2)
     result: dict = {}
     extras = Extras()

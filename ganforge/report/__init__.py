@@ -4,7 +4,8 @@ Jinja2 with autoescaping renders it, so every string from a config, a log or a f
 default. With several runs it adds a comparison table ranking the runs by each metric of their latest
 evaluation record (as the thesis' Table 3.1) and overlaid generator-loss / metric curves. Each run shows
 the evidence its eval records keep: the class histogram (``modes``) and the nearest-neighbour panel
-(``memorisation``), drawn by :mod:`.sections` and :mod:`.charts`.
+(``memorisation``), drawn by :mod:`.sections` and :mod:`.charts`, and its metrics over training with their
+baselines when several checkpoints were scored (``eval --every-checkpoint``, :mod:`.history`).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..errors import GanforgeError
 from ..fileio import write_text
 from ..runs import RunDir
 from .charts import overlay
+from .history import history_section, record_baselines
 from .sections import histogram_section, panel_section
 
 # +1: higher is better, -1: lower is better. Metrics not listed are shown but not ranked.
@@ -45,6 +47,7 @@ def _evals(run: RunDir) -> list[dict]:
         values = _labelled(values, protocol)
         details = record.get("details")
         out.append({"file": path.name, "path": path, "metrics": values, "step": protocol.get("step"),
+                    "baseline": record_baselines(protocol, _labelled),
                     "protocol": json.dumps(protocol, indent=2, sort_keys=True),
                     "details": details if isinstance(details, dict) else {}})
     return out
@@ -80,7 +83,8 @@ def _run_context(path: Path) -> dict:
             "grid_name": grids[-1].name if grids else "", "grid_width": 360,
             "curves": _b64(run.curves_path), "evals": evals, "eval_keys": keys,
             "latest": evals[-1]["metrics"] if evals else {}, "eval_step": evals[-1]["step"] if evals else None,
-            "log": run.read_log(), "histogram": histogram_section(evals), "panel": panel_section(evals)}
+            "log": run.read_log(), "histogram": histogram_section(evals), "panel": panel_section(evals),
+            "history": history_section(evals, lambda label: _direction(label) is not None)}
 
 
 def _rank(runs: list[dict]) -> list[str]:

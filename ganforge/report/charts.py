@@ -62,3 +62,26 @@ def class_histogram(classes: list[str], generated: list[int], reference: list[in
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _png(fig)
+
+
+def history_curves(series: list[dict]) -> str:
+    """One panel per metric: its value at each evaluated checkpoint against the training step, and its baseline
+    (real training images against the same reference) as a dashed line, as the thesis' Fig. 3.6 draws DDM.
+    ``series``: ``{"label", "points": {step: value}, "baseline": float | None, "baseline_of": str}``."""
+    cols = min(3, len(series))
+    rows = -(-len(series) // cols)
+    fig = Figure(figsize=(4.4 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, s in zip(axes, series):
+        steps, values = zip(*sorted(s["points"].items()))
+        ax.plot(steps, values, marker="o", color="#2b6cb0", label="checkpoints")
+        if s["baseline"] is not None:
+            ax.axhline(s["baseline"], linestyle="--", color="#718096", label="real training images")
+        ax.set_title(s["label"], fontsize=10, parse_math=False)
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes[len(series):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
