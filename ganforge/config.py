@@ -8,6 +8,7 @@ values of the wrong type with one-line messages. The resolved config is saved in
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import json
 import math
@@ -145,8 +146,11 @@ def preset_names() -> list[str]:
 
 def load_preset(name: str) -> dict:
     """The preset ``name`` as a dict (its ``description`` included)."""
-    if name not in preset_names():
-        raise GanforgeError(f"unknown preset {name!r} (expected one of: {', '.join(preset_names())})")
+    names = preset_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise GanforgeError(f"unknown preset {name!r} ({hint}`ganforge presets` lists all {len(names)})")
     text = (resources.files("ganforge") / "presets" / f"{name}.yaml").read_text()
     data = yaml.safe_load(text) or {}
     data["preset"] = name

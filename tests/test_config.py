@@ -77,8 +77,10 @@ def test_bad_overrides_are_user_errors(overrides, message):
         resolve_config("lucic-ns", overrides)
 
 
-def test_unknown_preset_lists_known_ones():
-    with pytest.raises(GanforgeError, match="unknown preset 'nope'.*lucic-ns"):
+def test_unknown_preset_suggests_close_names_and_the_listing_command():
+    with pytest.raises(GanforgeError, match=r"unknown preset 'lucic-nss' \(did you mean lucic-ns\b"):
+        resolve_config("lucic-nss")
+    with pytest.raises(GanforgeError, match=r"unknown preset 'nope' \(`ganforge presets` lists all \d+\)"):
         resolve_config("nope")
 
 
