@@ -308,3 +308,23 @@ def test_embeddings_experiment_keeps_a_classifier_per_seed_and_computes_ddm_on_e
             conc = sum(np.sign(order[j] - order[i]) for i, j in pairs) / len(pairs)
             assert record["tau_expected"][emb][fam] == pytest.approx(conc)
     assert -1 <= record["min_pairwise_tau"] <= record["mean_pairwise_tau"] <= 1
+
+
+@needs_fashion
+def test_parzen_vs_quality_scores_every_checkpoint_of_both_rows(tmp_path):
+    from ganforge.evaluation import evaluate_run, score
+    from ganforge.experiments import ExperimentOptions, run_experiment
+
+    opts = ExperimentOptions("fashion-mnist", tmp_path / "pq", n=100, overrides={
+        "steps": 4, "ckpt_every": 2, "batch_size": 16, "precision": "fp32"})
+    record = run_experiment("parzen-vs-quality", opts)
+    rows = record["rows"]
+    assert set(rows) == {"bn", "no-bn"} and rows["bn"]["steps"] == [2, 4]
+    run = tmp_path / "pq" / "runs" / "no-bn"
+    at2, _ = evaluate_run(run, ["parzen"], n=100, checkpoint=2)
+    assert rows["no-bn"]["values"]["parzen"][0] == at2["parzen"]  # the history is the per-checkpoint scores
+    real = score("fashion-mnist:test", "fashion-mnist:train50k", ["fid"], None, 100, 0)
+    assert rows["bn"]["baselines"]["fid"] == real["fid"]  # real training images as the baseline
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["generator"]["batchnorm"] is False and config["model"]["discriminator"]["batchnorm"] is False
+    assert config["data"] == "fashion-mnist:train50k"  # valid, where Parzen picks sigma, stays unseen
