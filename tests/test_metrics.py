@@ -23,7 +23,7 @@ def rand(seed: int, n: int, d: int, scale: float = 1.0, shift: float = 0.0) -> n
 def test_exports_exactly():
     assert sorted(M.__all__) == sorted([
         "frechet_distance", "frechet_from_stats", "kid", "inception_score", "parzen_log_likelihood",
-        "select_parzen_sigma", "ddm", "ddm_relative", "precision_recall", "density_coverage",
+        "select_parzen_sigma", "pca_basis", "ddm", "ddm_relative", "precision_recall", "density_coverage",
         "nearest_neighbour_distances", "memorisation_summary", "conditional_accuracy",
         "l1_error", "psnr", "ssim", "paired_scores"])
     for name in M.__all__:
