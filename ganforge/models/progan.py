@@ -116,6 +116,14 @@ class ProGAN(GAN):
                                 f"through {self.D.resolutions} px; give both the same number of channels entries")
         super()._check_nets(cfg)
 
+    def wrap(self, wrapper) -> None:
+        """Refuses DistributedDataParallel: the idle stages' parameters get no gradient, which DDP as the loop
+        builds it (without ``find_unused_parameters``) does not allow; torch.compile alone is let through."""
+        if _world() > 1:
+            raise GanforgeError("family 'progan' does not run under torchrun yet (its idle stages leave parameters "
+                                "without gradients, which DistributedDataParallel refuses); train it in one process")
+        super().wrap(wrapper)
+
     # ---- the schedule
     def growth(self) -> Growth:
         """The stage and alpha at the current count of real images."""
@@ -144,7 +152,7 @@ class ProGAN(GAN):
         """Count this batch, clear the optimisers when it starts a phase, show D the reals at the current
         stage (blended while fading) and run the GAN's D update."""
         before = self.growth()
-        self.images_seen += batch.images.shape[0] * _world()
+        self.images_seen += batch.images.shape[0]
         now = self.growth()
         if now.phase != before.phase and self.args.reset_optimizers:
             for opt in opts.values():
