@@ -15,7 +15,7 @@ from ganforge.config import ModelConfig, RunConfig, to_dict
 from ganforge.errors import GanforgeError
 from ganforge.losses.wasserstein import WassersteinGPLoss
 from ganforge.models import FAMILIES
-from ganforge.models.base import Batch
+from ganforge.models.base import Batch, SamplerRequest
 from ganforge.models.progan import growth_at
 from ganforge.nets import NetShape, build_net, DISCRIMINATORS, GENERATORS
 from ganforge.nets.progressive import (EqualizedConv2d, EqualizedLinear, fade_in, minibatch_stddev, pixel_norm,
@@ -181,6 +181,13 @@ def test_samples_are_full_size_at_every_stage():
     fam = _family(fade_images=40, stable_images=50)
     images = fam.generate(torch.randn(5, 8))
     assert images.shape == (5, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+    fam.images_seen.fill_(70)  # 20 images into the 40-image fade to 14 px
+    with fam.sampling() as record:  # what eval records of this checkpoint say about its samples
+        assert record == {"nfe_per_image": 1,
+                          "growth": {"stage": 1, "alpha": 0.5, "resolution": 14, "images_seen": 70}}
+    with pytest.raises(GanforgeError, match="has no sampler settings"):
+        with fam.sampling(SamplerRequest(steps=3)):
+            pass
 
 
 # ---------------------------------------------------------------- bad options
@@ -233,7 +240,9 @@ def test_resume_mid_fade_and_across_a_phase_boundary_is_bitwise_identical(tmp_pa
     assert [r["growth_resolution"] for r in log] == [7, 14, 14, 14, 14, 14]
 
     model = ganforge.load(tmp_path / "halves")  # samples at the saved stage, at full size
-    assert model.family.growth().stage == 1 and model.sample(4, seed=0).shape == (4, 1, 28, 28)
+    images, record = model.sample_timed(4, seed=0)
+    assert images.shape == (4, 1, 28, 28)
+    assert record["growth"] == {"stage": 1, "alpha": 1.0, "resolution": 14, "images_seen": 48}  # in eval protocols
     html = build_report([tmp_path / "halves"], tmp_path / "report.html").read_text()
     assert "Growth phases" in html and "fade 7 → 14 px" in html and "step-0000004.png" in html
 

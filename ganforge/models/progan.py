@@ -17,9 +17,14 @@ begins (``reset_optimizers``), again decided by the count alone.
 
 The paper's WGAN-GP critic loss with the drift term is the ``wgan-gp`` loss with ``drift: 0.001``. Real
 images are shown at the current resolution, blended with their half-resolution version during a fade.
+
+One process only: under torchrun the idle stages' parameters, which get no gradient, are refused by
+DistributedDataParallel as the loop builds it, so the family says so (:meth:`ProGAN.wrap`). With ``compile``
+the networks are recompiled as alpha changes (it is a Python number), which buys nothing.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -134,6 +139,15 @@ class ProGAN(GAN):
         return {"growth_stage": torch.tensor(float(g.stage)), "growth_alpha": torch.tensor(g.alpha),
                 "growth_resolution": torch.tensor(float(self.G.resolutions[g.stage])),
                 "growth_kimg": torch.tensor(int(self.images_seen) / 1000.0)}
+
+    @contextlib.contextmanager
+    def sampling(self, request=None):
+        """One generator pass, as every one-pass family (sampler settings are refused); the record also says
+        which stage the samples come from, so an eval record of a checkpoint taken mid-growth shows it."""
+        with super().sampling(request) as record:
+            g = self.growth()
+            yield {**record, "growth": {"stage": g.stage, "alpha": g.alpha, "resolution": self.G.resolutions[g.stage],
+                                        "images_seen": int(self.images_seen)}}
 
     # ---- the GAN family's hooks, at the current stage
     def run_generator(self, g: nn.Module, z: torch.Tensor, labels) -> torch.Tensor:
