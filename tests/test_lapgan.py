@@ -15,7 +15,7 @@ from ganforge import evaluation as evaluate
 from ganforge.config import ModelConfig, OptimConfig
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES
-from ganforge.models import FAMILIES, Batch, generate_uint8, to_uint8
+from ganforge.models import FAMILIES, Batch, SamplerRequest, generate_uint8, to_uint8
 from ganforge.models.lapgan import level_losses, real_levels
 from ganforge.nets import NetShape
 from ganforge.nets.pyramid import (downsample, gaussian_pyramid, laplacian_pyramid, level_sizes, reconstruct,
@@ -140,6 +140,10 @@ def test_samples_are_images_in_range_and_one_latent_is_one_image():
     u8 = generate_uint8(fam, z, chunk=3)
     assert u8.dtype == torch.uint8 and torch.equal(u8, generate_uint8(fam, z, chunk=7))
     assert torch.equal(u8[2:3], generate_uint8(fam, z[2:3]))  # each row of z is all of its image's noise
+    with fam.sampling() as record:
+        assert record == {"nfe_per_image": 3}  # one generator per level
+    with pytest.raises(GanforgeError, match="^steps: model family 'lapgan' samples by its fixed pyramid procedure"):
+        fam.sampling(SamplerRequest(steps=5))
     uniform = _family(z_dist="uniform", z_scale=1.0).sample_latent(500)
     assert float(uniform.min()) >= -1.0 and float(uniform.max()) <= 1.0 and float(uniform.min()) < -0.99
 

@@ -26,6 +26,7 @@ Adversarial Networks"): one GAN per level of a Laplacian pyramid, sampled coarse
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 from ..errors import GanforgeError
 from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
 from ..nets.pyramid import gaussian_pyramid, level_sizes, upsample
-from .base import FAMILIES, Batch, Family, to_uint8
+from .base import FAMILIES, Batch, Family, SamplerRequest, to_uint8
 from .gan import prepare_discriminator, update_discriminator
 from .laplacian import LaplacianDiscriminator, LaplacianGenerator, PairedCritic
 
@@ -123,6 +124,15 @@ class LAPGAN(Family):
         if self.cfg.z_dist == "uniform":
             return (2.0 * torch.rand(shape, generator=generator, device=device) - 1.0) * self.cfg.z_scale
         return torch.randn(shape, generator=generator, device=device) * self.cfg.z_scale
+
+    def sampling(self, request: Optional[SamplerRequest] = None):
+        """The pyramid procedure has no settings (they are refused); the record counts K + 1 network
+        evaluations per image, one generator per level."""
+        given = [name for name, value in vars(request or SamplerRequest()).items() if value is not None]
+        if given:
+            raise GanforgeError(f"{given[0]}: model family 'lapgan' samples by its fixed pyramid procedure and has no "
+                                f"sampler settings (the iterative families ddpm and flow do)")
+        return contextlib.nullcontext({"nfe_per_image": len(self.sizes)})
 
     def init_from_data(self, mean_image: torch.Tensor) -> None:
         coarse_mean = gaussian_pyramid(mean_image[None].float(), self.args.levels)[-1][0]  # (C, S_K, S_K)

@@ -7,8 +7,8 @@ coefficients are
 
     h_k = I_k - u(I_{k+1})   (k < K),      h_K = I_K
 
-and the image is rebuilt coarse to fine by the backward recurrence I_k = u(I_{k+1}) + h_k, exactly (up to float rounding),
-whatever d and u are. The paper does not fix the filters; here both are fixed torch ops:
+and the image is rebuilt coarse to fine by the backward recurrence I_k = u(I_{k+1}) + h_k, exactly (up to
+float rounding) whatever d and u are. The paper does not fix the filters; here both are fixed torch ops:
 
 - d(x) = ``F.avg_pool2d(x, 2)``: a 2 x 2 box blur followed by taking every second pixel, in one op;
 - u(x) = ``F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)``: bilinear expansion,
