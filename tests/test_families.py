@@ -31,6 +31,10 @@ NETS = {
                "discriminator": {"name": "progan-d", "channels": [8, 8, 8]}},
     "pix2pix": {"generator": {"name": "unet", "width": 8, "dropout": 0.5},
                 "discriminator": {"name": "patchgan", "width": 8}},
+    "lapgan": {"generator": {"name": "mlp-g", "hidden": 8, "depth": 1},
+               "discriminator": {"name": "mlp-d", "hidden": 8, "depth": 1},
+               "options": {"level_generator": {"name": "lapgan-g", "width": 4},
+                           "level_discriminator": {"name": "lapgan-d", "width": 4}}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused

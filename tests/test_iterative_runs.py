@@ -14,6 +14,7 @@ from ganforge.cli import main
 from ganforge.config import ModelConfig
 from ganforge.evaluation import evaluate_run
 from ganforge.models import FAMILIES, SamplerRequest
+from ganforge.report import build_report
 from ganforge.nets import NetShape
 from ganforge.runs import RunDir
 from ganforge.training.checkpoint import load_checkpoint
@@ -124,6 +125,18 @@ def test_eval_records_the_sampler_and_its_network_evaluations(runs, monkeypatch,
     assert main(["eval", str(runs["ddpm-fashion"]), "--metrics", "fid", "--features", "pixels", "--n", "40",
                  "--steps", "3"]) == 0
     assert "ddim, 3 steps: 3 network evaluations per image" in capsys.readouterr().out
+
+
+def test_eval_at_two_step_counts_keeps_two_records_and_the_report_shows_their_cost(runs, monkeypatch, tmp_path):
+    monkeypatch.setenv("GANFORGE_CACHE", str(runs["flow-fashion"].parent / "cache"))
+    run = runs["ddpm-fashion"]
+    outs = {steps: evaluate_run(run, ["fid"], "pixels", n=40, sampler={"steps": steps, "sampler": "ddim"})[1]
+            for steps in (2, 5)}
+    assert outs[2] != outs[5] and outs[2].name == "step-0000003-ddim-steps2.json"
+    nfe = {s: json.loads(p.read_text())["protocol"]["sampling"][1]["nfe_per_image"] for s, p in outs.items()}
+    assert nfe == {2: 2, 5: 5}  # the 5-step record did not overwrite the 2-step one
+    html = build_report([run], tmp_path / "r.html").read_text()
+    assert "ddim, 2 steps, 2 NFE/image" in html and "ddim, 5 steps, 5 NFE/image" in html
 
 
 def test_python_api_samples_are_deterministic_and_batch_size_free(runs):

@@ -21,7 +21,7 @@ def cmd_report(args) -> None:
 
 def viz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run")
-    p.add_argument("kind", help="interpolate | class-sweep | manifold (2-d VAE) | codes (InfoGAN)")
+    p.add_argument("kind", help="interpolate | class-sweep | manifold (2-d VAE) | codes (InfoGAN) | pyramid (LAPGAN)")
     p.add_argument("--out", required=True, help="FILE.png")
     add_seed(p)
     p.add_argument("--rows", type=int, default=8, help="latent points (rows)")
@@ -31,7 +31,7 @@ def viz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
 
 
-@command("viz", "pictures of a model: interpolate, class-sweep, manifold, codes", viz_arguments)
+@command("viz", "pictures of a model: interpolate, class-sweep, manifold, codes, pyramid", viz_arguments)
 def cmd_viz(args) -> None:
     from ..viz import VizOptions, make_picture
 

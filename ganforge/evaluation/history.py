@@ -29,7 +29,7 @@ from ..fileio import write_json
 from ..runs import RunDir
 from .baseline import baselines
 from .likelihood import MODEL_METRICS, LikelihoodOptions
-from .records import evaluate_run
+from .records import evaluate_run, record_path
 from .registry import METRICS
 
 
@@ -43,12 +43,6 @@ class Request:
     seed: int = 0
     sampler: dict = field(default_factory=dict)
     likelihood: LikelihoodOptions = field(default_factory=LikelihoodOptions)
-
-
-def record_path(run: str | Path, step: int, metric: str) -> Path:
-    """Where ``metric`` of checkpoint ``step`` is recorded: its own file for a likelihood metric."""
-    own = f"-{metric}" if metric in MODEL_METRICS else ""
-    return Path(run) / "eval" / f"step-{step:07d}{own}.json"
 
 
 def _read(path: Path) -> dict | None:
@@ -113,13 +107,13 @@ def attach_baselines(path: Path, lines: dict[str, dict]) -> None:
         write_json(path, {**record, "protocol": {**protocol, "baseline": wanted}})
 
 
-def read_step(run: str | Path, step: int, metrics: list[str]) -> dict:
+def read_step(run: str | Path, step: int, metrics: list[str], sampler: Mapping[str, Any] | None = None) -> dict:
     """The values of ``metrics`` at ``step``, read back from its records, with the protocol of its feature
     record (and the likelihood records' protocols under ``protocol["likelihood"]``), as :func:`evaluate_run`
     returns them."""
     values, protocols = {}, {}
     for metric in metrics:
-        record = _read(record_path(run, step, metric))
+        record = _read(record_path(run, step, metric, sampler))
         values.update({k: record[k] for k in record["protocol"]["metrics"][metric]["values"]})
         protocols[metric if metric in MODEL_METRICS else ""] = record["protocol"]
     likelihood = {m: p for m, p in protocols.items() if m}
@@ -146,13 +140,14 @@ def evaluate_history(run: str | Path, metrics: list[str] | None = None, steps: l
     lines = baselines(run, names, request.reference, n, seed, features) if baseline else {}
     history = []
     for step, checkpoint in kept:
-        computed = [m for m in names if not is_fresh(_read(record_path(run, step, m)), m, checkpoint, step, request)]
+        computed = [m for m in names
+                    if not is_fresh(_read(record_path(run, step, m, request.sampler)), m, checkpoint, step, request)]
         if computed:
             evaluate_run(run, computed, features, n, request.reference, seed, request.sampler, request.likelihood,
                          checkpoint)
         if lines:
-            attach_baselines(record_path(run, step, next(iter(lines))), lines)
-        history.append((step, read_step(run, step, names)))
+            attach_baselines(record_path(run, step, next(iter(lines)), request.sampler), lines)
+        history.append((step, read_step(run, step, names, request.sampler)))
         if on_step:
             on_step(step, history[-1][1], computed)
     return history

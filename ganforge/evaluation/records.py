@@ -6,6 +6,7 @@ The record is what ``ganforge report`` reads: the numbers, their protocol (namin
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -63,10 +64,28 @@ def _evaluate_features(run, metrics, features, n, ref, seed, sampler, checkpoint
                                        sampler, model.checkpoint)
     result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step,
                               request={"n": n, "sampler": dict(sampler or {})})
-    out = Path(run) / "eval" / f"step-{model.step:07d}.json"
+    out = record_path(run, model.step, sampler=sampler)
     record = {**result, "details": write_pictures(extras, out)} if extras.details else result
     write_json(out, merge_record(out, record))
     return result, out
+
+
+def sampler_tag(sampler: Mapping[str, Any] | None) -> str:
+    """The part of a record's name that tells sampler settings apart (``-ddim-steps20``; empty for the run's
+    own sampler), so ``eval --steps 20`` and ``eval --steps 50`` of one checkpoint keep two records."""
+    items = {k: v for k, v in (sampler or {}).items() if v is not None}
+    name = items.pop("sampler", None)
+    parts = ([str(name)] if name else []) + [f"{k}{v}" for k, v in sorted(items.items())]
+    return "".join(f"-{re.sub(r'[^A-Za-z0-9.]+', '_', p)}" for p in parts)
+
+
+def record_path(run: str | Path, step: int, metric: str | None = None,
+                sampler: Mapping[str, Any] | None = None) -> Path:
+    """Where checkpoint ``step``'s scores are recorded: ``RUN/eval/step-<step>.json`` for the feature
+    metrics (with :func:`sampler_tag` when a sampler setting was asked for), a file of its own
+    (``step-<step>-<metric>.json``) for a likelihood metric."""
+    own = f"-{metric}" if metric in MODEL_METRICS else sampler_tag(sampler)
+    return Path(run) / "eval" / f"step-{step:07d}{own}.json"
 
 
 def write_pictures(extras: Extras, record: Path) -> dict:

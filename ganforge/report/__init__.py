@@ -49,10 +49,22 @@ def _evals(run: RunDir) -> list[dict]:
         values = _labelled(values, protocol)
         details = record.get("details")
         out.append({"file": path.name, "path": path, "metrics": values, "step": protocol.get("step"),
-                    "baseline": record_baselines(protocol, _labelled),
+                    "baseline": record_baselines(protocol, _labelled), "sampling": _sampling(protocol),
                     "protocol": json.dumps(protocol, indent=2, sort_keys=True),
                     "details": details if isinstance(details, dict) else {}})
     return out
+
+
+def _sampling(protocol: dict) -> str:
+    """How a record's generated images were sampled: sampler and steps (iterative families), network
+    evaluations per image and seconds, as its protocol's ``sampling`` notes them; empty if it notes none."""
+    notes = protocol.get("sampling") if isinstance(protocol.get("sampling"), list) else []
+    lines = []
+    for note in (n for n in notes if isinstance(n, dict) and "nfe_per_image" in n):
+        how = f"{note['sampler']}, {note.get('steps')} steps, " if "sampler" in note else ""
+        took = f", {note['seconds']:.1f} s" if isinstance(note.get("seconds"), (int, float)) else ""
+        lines.append(f"{how}{note['nfe_per_image']} NFE/image{took}")
+    return "; ".join(lines)
 
 
 def _labelled(values: dict, protocol: dict) -> dict:
