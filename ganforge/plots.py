@@ -16,6 +16,7 @@ PANELS = (("losses", ("loss_d", "loss_g", "loss_aux_d", "loss_aux_g", "loss_info
           ("discriminator outputs", ("d_real", "d_fake")),
           ("BEGAN equilibrium", ("k", "convergence", "recon_real", "recon_fake")),
           ("VAE terms", ("recon", "kl", "eval_test_elbo")),
+          ("progressive growing", ("growth_stage", "growth_alpha")),
           ("classifier metrics (eval_every)", ("eval_is", "eval_ddm", "eval_fd_logits")))
 
 

@@ -27,6 +27,8 @@ NETS = {
     "modnet": {"generator": {"name": "unet", "width": 8}, "discriminator": {"name": "acgan-d", "width": 8}},
     "ddpm": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
     "flow": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
+    "progan": {"generator": {"name": "progan-g", "channels": [8, 8, 8]},
+               "discriminator": {"name": "progan-d", "channels": [8, 8, 8]}},
     "pix2pix": {"generator": {"name": "unet", "width": 8, "dropout": 0.5},
                 "discriminator": {"name": "patchgan", "width": 8}},
     "lapgan": {"generator": {"name": "mlp-g", "hidden": 8, "depth": 1},

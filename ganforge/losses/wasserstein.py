@@ -4,6 +4,9 @@
   negation), G minimises -E[D(G(z))]; after every critic update its weights are clipped to [-c, c].
 - WGAN-GP, Gulrajani et al. 2017, eq. 3: the same losses plus lambda E[(||grad_x D(x_hat)||_2 - 1)^2] at
   x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per example.
+  Option ``drift`` epsilon > 0 adds epsilon E[D(x)^2] over real images to the critic's loss, keeping its values
+  near zero (Karras et al. 2018, "Progressive Growing of GANs for Improved Quality, Stability, and
+  Variation", appendix A.1: epsilon_drift = 0.001).
 - DRAGAN, Kodali et al. 2017: the non-saturating GAN loss plus lambda E[(||grad D(x_p)||_2 - 1)^2] at
   points x_p = x + alpha (x_noise - x), alpha ~ U[0, 1] per example, between real data and perturbed real
   data x_noise = x + 0.5 std(x) u, u ~ U[0, 1] per pixel, std the population standard deviation of the
@@ -29,6 +32,11 @@ def wgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
 
 def wgan_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
     return -fake_out.mean()
+
+
+def drift_penalty(real_out: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """epsilon E[D(x)^2] over the critic's values on real images (Karras et al. 2018, appendix A.1)."""
+    return epsilon * real_out.float().pow(2).mean()
 
 
 def gradient_penalty(d_net: torch.nn.Module, points: torch.Tensor, weight: float,
@@ -83,18 +91,27 @@ class WassersteinLoss(FunctionLoss):
 @LOSSES.register("wgan-gp")
 class WassersteinGPLoss(WassersteinLoss):
     """WGAN-GP (Gulrajani et al. 2017): WGAN losses plus the gradient penalty, no clipping. ``slope_eps``
-    > 0 takes the slope as sqrt(slope_eps + sum g^2), as google/compare_gan's WGAN_GP.py does with 1e-4."""
+    > 0 takes the slope as sqrt(slope_eps + sum g^2), as google/compare_gan's WGAN_GP.py does with 1e-4;
+    ``drift`` > 0 adds ProGAN's drift term drift * E[D(x)^2] on real images (Karras et al. 2018, A.1)."""
 
     @dataclass
     class Args:
         gp_weight: float = 10.0
         slope_eps: float = 0.0
+        drift: float = 0.0
 
         def __post_init__(self) -> None:
             if not isinstance(self.slope_eps, (int, float)) or isinstance(self.slope_eps, bool) \
                     or not 0.0 <= self.slope_eps < 1.0:
                 raise GanforgeError(f"model.loss_options.slope_eps of loss 'wgan-gp' must be a number in [0, 1), "
                                     f"got {self.slope_eps!r}")
+            if not isinstance(self.drift, (int, float)) or isinstance(self.drift, bool) or not 0.0 <= self.drift < 1.0:
+                raise GanforgeError(f"model.loss_options.drift of loss 'wgan-gp' must be a number in [0, 1) "
+                                    f"(Karras et al. 2018 use 0.001), got {self.drift!r}")
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        loss = wgan_d_loss(real_out, fake_out)
+        return loss + drift_penalty(real_out, self.args.drift) if self.args.drift else loss
 
     def after_d_step(self, d_net: torch.nn.Module) -> None:
         pass

@@ -36,6 +36,9 @@ class Generator(nn.Module):
     """
 
     out_range: str = "pm1"
+    #: False when the output layer is linear (ProGAN's toRGB): values aim at ``out_range`` but may leave it, and
+    #: are clamped when turned into images
+    bounded: bool = True
     #: True for conditional generators, called as ``G(z, labels)`` with int64 labels (N,).
     takes_labels: bool = False
     #: True for image-to-image generators (ModNet's U-Net), called with an image (N, C, H, W) instead of z.

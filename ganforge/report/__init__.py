@@ -4,8 +4,9 @@ Jinja2 with autoescaping renders it, so every string from a config, a log or a f
 default. With several runs it adds a comparison table ranking the runs by each metric of their latest
 evaluation record (as the thesis' Table 3.1) and overlaid generator-loss / metric curves. Each run shows
 the evidence its eval records keep: the class histogram (``modes``) and the nearest-neighbour panel
-(``memorisation``), drawn by :mod:`.sections` and :mod:`.charts`, and its metrics over training with their
-baselines when several checkpoints were scored (``eval --every-checkpoint``, :mod:`.history`).
+(``memorisation``), drawn by :mod:`.sections` and :mod:`.charts`, its metrics over training with their
+baselines when several checkpoints were scored (``eval --every-checkpoint``, :mod:`.history`), and for a
+progressively grown run (``progan``) its growth phases with a sample grid from each (:mod:`.growth`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..errors import GanforgeError
 from ..fileio import write_text
 from ..runs import RunDir
 from .charts import overlay
+from .growth import growth_section
 from .history import history_section, record_baselines
 from .sections import histogram_section, panel_section
 
@@ -89,13 +91,14 @@ def _run_context(path: Path) -> dict:
     config = run.read_config()
     grids = sorted(run.samples_dir.glob("step-*.png")) if run.samples_dir.is_dir() else []
     evals = _evals(run)
+    log = run.read_log()
     keys = sorted({k for e in evals for k in e["metrics"]})
     return {"name": path.name or str(path), "path": str(path), "config": config,
             "config_json": json.dumps(config, indent=2, sort_keys=True), "grid": _b64(grids[-1]) if grids else None,
             "grid_name": grids[-1].name if grids else "", "grid_width": 360,
             "curves": _b64(run.curves_path), "evals": evals, "eval_keys": keys,
             "latest": evals[-1]["metrics"] if evals else {}, "eval_step": evals[-1]["step"] if evals else None,
-            "log": run.read_log(), "histogram": histogram_section(evals), "panel": panel_section(evals),
+            "log": log, "growth": growth_section(log, run.samples_dir), "histogram": histogram_section(evals), "panel": panel_section(evals),
             "history": history_section(evals, lambda label: _direction(label) is not None)}
 
 

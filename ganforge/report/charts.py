@@ -85,3 +85,22 @@ def history_curves(series: list[dict]) -> str:
         ax.set_visible(False)
     fig.tight_layout()
     return _png(fig)
+
+
+def growth_curves(rows: list[dict]) -> str:
+    """A progressively grown run's resolution (left axis) and fade-in alpha (right axis) against the step, from
+    its log records (means over each log interval)."""
+    steps = [r["step"] for r in rows]
+    fig = Figure(figsize=(6.4, 2.8))
+    ax = fig.subplots()
+    ax.plot(steps, [r["growth_resolution"] for r in rows], color="#2b6cb0", label="resolution (px)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("resolution (px)", color="#2b6cb0")
+    ax.grid(alpha=0.3)
+    twin = ax.twinx()
+    twin.plot(steps, [r["growth_alpha"] for r in rows], color="#dd6b20", label="fade-in alpha")
+    twin.set_ylim(-0.05, 1.05)
+    twin.set_ylabel("fade-in alpha", color="#dd6b20")
+    ax.set_title("progressive growing: resolution and fade-in alpha", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
