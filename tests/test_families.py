@@ -29,6 +29,8 @@ NETS = {
     "flow": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
     "pix2pix": {"generator": {"name": "unet", "width": 8, "dropout": 0.5},
                 "discriminator": {"name": "patchgan", "width": 8}},
+    "srgan": {"generator": {"name": "srresnet", "width": 8, "blocks": 1},
+              "discriminator": {"name": "srgan-d", "width": 8, "dense": 16}, "options": {"content": "mse"}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused
