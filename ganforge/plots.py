@@ -17,6 +17,7 @@ PANELS = (("losses", ("loss_d", "loss_g", "loss_aux_d", "loss_aux_g", "loss_info
           ("BEGAN equilibrium", ("k", "convergence", "recon_real", "recon_fake")),
           ("VAE terms", ("recon", "kl", "eval_test_elbo")),
           ("progressive growing", ("growth_stage", "growth_alpha")),
+          ("SRGAN pixel and content losses", ("loss_mse", "loss_content")),
           ("classifier metrics (eval_every)", ("eval_is", "eval_ddm", "eval_fd_logits")))
 
 
@@ -28,10 +29,10 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
-    """Losses and mean D outputs against the training step, one panel each; skipped when empty."""
-    if not rows:
-        return
+    """Losses and mean D outputs against the training step, one panel each; skipped when nothing is plottable."""
     panels = [(t, keys) for t, keys in PANELS if any(k in r for r in rows for k in keys)]
+    if not panels:
+        return
     fig = Figure(figsize=(5 * len(panels), 3.6))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (title, keys) in zip(axes[0], panels):

@@ -35,6 +35,8 @@ NETS = {
                "discriminator": {"name": "mlp-d", "hidden": 8, "depth": 1},
                "options": {"level_generator": {"name": "lapgan-g", "width": 4},
                            "level_discriminator": {"name": "lapgan-d", "width": 4}}},
+    "srgan": {"generator": {"name": "srresnet", "width": 8, "blocks": 1},
+              "discriminator": {"name": "srgan-d", "width": 8, "dense": 16}, "options": {"content": "mse"}},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused

@@ -40,22 +40,25 @@ SUPPORTED = {
     "villani-conv-d": (28, 32, 64),
     "progan-g": (28, 32, 64),
     "progan-d": (28, 32, 64),
+    "srresnet": (28, 32),
+    "srgan-d": (28, 32),
 }
 UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32, "small-dcgan-g": 48, "wgangp-g": 28,
                "wgangp-d": 64, "goodfellow-conv-g": 28, "villani-conv-g": 64, "villani-conv-d": 8,
-               "progan-g": 30, "progan-d": 12}
+               "progan-g": 30, "progan-d": 12, "srresnet": 30, "srgan-d": 8}
 Z_DIM = 24
 N = 4
 K = 10  # classes, for the conditional networks
 
 
 def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """G(z[, labels]); an image-to-image generator (ModNet's U-Net) gets an image built from z instead."""
+    """G(z[, labels]); an image-to-image generator (ModNet's U-Net) gets an image built from z instead, of its
+    ``input_size`` if it has one (a super-resolution generator's input is smaller than its output)."""
     if getattr(g, "takes_images", False):
-        s = g.shape
-        z = torch.tanh(z.repeat(1, s.channels * s.image_size ** 2 // z.shape[1] + 1))
-        z = z[:, :s.channels * s.image_size ** 2].reshape(len(z), s.channels, s.image_size, s.image_size)
+        c, size = g.shape.channels, getattr(g, "input_size", g.shape.image_size)
+        z = torch.tanh(z.repeat(1, c * size ** 2 // z.shape[1] + 1))
+        z = z[:, :c * size ** 2].reshape(len(z), c, size, size)
     return g(z, torch.arange(len(z)) % K) if g.takes_labels else g(z)
 
 

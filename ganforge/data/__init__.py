@@ -25,8 +25,8 @@ from . import arrays, cifar, digits, folder, mnist, mnist5k, svhn  # noqa: F401 
 from .arrays import load_images
 from .catalog import describe_datasets
 from .idx import read_idx, read_idx_pair
-from .pairs import PAIR_TASKS, PairedSet, make_inputs, make_pairs
+from .pairs import PAIR_TASKS, PairedSet, bicubic_upscale, box_downscale, make_inputs, make_pairs
 
 __all__ = ["ImageSet", "DATASETS", "Loader", "load_dataset", "parse_spec", "data_root", "describe_datasets",
            "load_images", "read_idx", "read_idx_pair", "test_split_of", "PAIR_TASKS", "PairedSet", "make_inputs",
-           "make_pairs"]
+           "make_pairs", "box_downscale", "bicubic_upscale"]

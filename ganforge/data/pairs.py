@@ -12,6 +12,8 @@ in pairs, so each task derives x deterministically from y. A task is named ``NAM
                    to the full size bicubically (PyTorch's ``interpolate``, ``align_corners=False``). The
                    input keeps the target's size, so the U-Net maps size to size and the input itself is
                    the interpolation baseline a super-resolution model must beat. F must divide the size.
+                   (:func:`box_downscale` gives the small image itself, rounded to uint8, for networks
+                   that upsample it, e.g. SRGAN; :func:`bicubic_upscale` enlarges such an image.)
 ``gray``           grayscale -> colour: the luminance Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601, as
                    PIL's ``convert("L")``); 3-channel images only.
 ``mask`` / ``mask:S``  inpainting: an S x S square (default half the image size) set to mid grey (128, the
@@ -106,6 +108,34 @@ def edges(images: torch.Tensor, arg: Optional[str], seed: int, first: int) -> to
     if arg is not None:
         magnitude = (magnitude > _float_arg("edges", arg, 0.0, 1.0)).float()
     return _to_uint8(magnitude, images.shape[1])
+
+
+def check_factor(factor: int, height: int, width: int, what: str = "downscale") -> int:
+    """A downscaling factor that divides both image sides and leaves at least 1 pixel (one-line errors)."""
+    if not isinstance(factor, int) or factor < 2:
+        raise GanforgeError(f"{what}: the factor must be a whole number of at least 2, got {factor!r}")
+    if height % factor or width % factor:
+        raise GanforgeError(f"{what}:{factor} needs an image size divisible by {factor}, got {height}x{width}")
+    return factor
+
+
+def box_downscale(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """The true low-resolution image of ``downscale:F``: uint8 (N, C, H, W) -> the F x F box average (area
+    downscaling), rounded to uint8 (N, C, H/F, W/F). Super-resolution networks (SRGAN) take this as input."""
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise GanforgeError(f"box_downscale: expected uint8 images (N, C, H, W), got {images.dtype} "
+                            f"{tuple(images.shape)}")
+    check_factor(factor, *images.shape[-2:], "box_downscale")
+    return _to_uint8(F.avg_pool2d(images.float() / 255.0, factor), images.shape[1])  # (N, C, H/F, W/F)
+
+
+def bicubic_upscale(small: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 (N, C, h, w) -> uint8 (N, C, *size): bicubic interpolation (PyTorch's ``interpolate``,
+    ``align_corners=False``, as ``downscale:F``), clipped to [0, 1] and rounded. The interpolation baseline a
+    super-resolution model is compared with (Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution
+    Using a Generative Adversarial Network", Table 2's "Bicubic" column)."""
+    x = F.interpolate(small.float() / 255.0, size=tuple(size), mode="bicubic", align_corners=False)
+    return _to_uint8(x.clamp_(0.0, 1.0), small.shape[1])  # (N, C, H, W)
 
 
 @PAIR_TASKS.register("downscale")

@@ -222,7 +222,8 @@ def _memorisation(real, fake, ctx):
 
 PAIRED_PROTOCOL = {"pairs": "each output of the run against its own target: n test-split pairs, drawn without "
                             "repetition with the seed", "range": "uint8 / 255, R = 1",
-                   "baseline": "<name>_input: the task's inputs against the same targets"}
+                   "baseline": "<name>_input: the task's inputs against the same targets (srgan: the bicubic "
+                               "upsampling of its low-resolution inputs)"}
 
 
 def _paired(name: str, ctx) -> dict:
