@@ -29,6 +29,8 @@ NETS = {
     "flow": {"generator": {"name": "time-unet", "width": 8}, "discriminator": {}},
     "pix2pix": {"generator": {"name": "unet", "width": 8, "dropout": 0.5},
                 "discriminator": {"name": "patchgan", "width": 8}},
+    "cyclegan": {"generator": {"name": "resnet-g", "width": 4, "blocks": 1},
+                 "discriminator": {"name": "patchgan-image", "width": 4}, "loss": "lsgan"},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused

@@ -222,12 +222,18 @@ class CycleGAN(Family):
             net.train(was_training)
         return torch.cat(out).clamp(-1, 1) if out else images.clone()
 
+    def cycle_of(self, images: torch.Tensor, direction: str = "g") -> tuple[torch.Tensor, ...]:
+        """uint8 (N, C, H, W) images, their translations and reconstructions: x, G(x), F(G(x)) for
+        ``direction`` "g" (images of X), y, F(y), G(F(y)) for "f" (images of Y); floats in [-1, 1] in. The
+        reconstruction starts from the translation as floats (not rounded to uint8)."""
+        back = {"g": "f", "f": "g"}[direction]
+        translated = self.translate(images, direction)
+        reconstructed = self.translate(translated, back)
+        return tuple(to_uint8(self.to_unit(t.cpu())) for t in (images, translated, reconstructed))
+
     def cycles(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """uint8 (N, C, H, W) x, G(x), F(G(x)), y, F(y), G(F(y)) for floats x, y in [-1, 1]. The
-        reconstructions start from the translations as floats (not rounded to uint8)."""
-        fake_y, fake_x = self.translate(x, "g"), self.translate(y, "f")
-        rec_x, rec_y = self.translate(fake_y, "f"), self.translate(fake_x, "g")
-        return tuple(to_uint8(self.to_unit(t.cpu())) for t in (x, fake_y, rec_x, y, fake_x, rec_y))
+        """uint8 (N, C, H, W) x, G(x), F(G(x)), y, F(y), G(F(y)) for floats x, y in [-1, 1]."""
+        return self.cycle_of(x, "g") + self.cycle_of(y, "f")
 
     def sample_cycles(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """:meth:`cycles` of the pair latents ``z`` (see :meth:`sample_latent`)."""
