@@ -41,7 +41,7 @@ SUPPORTED = {
     "villani-conv-g": (32,),
     "villani-conv-d": (28, 32, 64),
 }
-UNSUPPORTED = {"resnet-g": 30, "patchgan-image": 8, "dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
+UNSUPPORTED = {"resnet-g": 30, "patchgan-image": 4, "dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32, "small-dcgan-g": 48, "wgangp-g": 28,
                "wgangp-d": 64, "goodfellow-conv-g": 28, "villani-conv-g": 64, "villani-conv-d": 8}
 Z_DIM = 24
