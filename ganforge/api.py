@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, resolve_config
+from .config import RunConfig, reference_data, resolve_config
 from .errors import GanforgeError
 from .runs import RunDir
 from .training.trained import TrainedModel, load
@@ -35,7 +35,7 @@ def train(preset: str, out: str | Path, resume: bool = False, **overrides: Any) 
     from .training.loop import Trainer
 
     cfg = resolve_run_config(preset, out, resume, overrides)
-    evaluator = ClassifierMetrics(cfg.data, cfg.data_root) if cfg.eval_every else None
+    evaluator = ClassifierMetrics(reference_data(cfg), cfg.data_root) if cfg.eval_every else None
     return Trainer(cfg, out, resume=resume, evaluator=evaluator).fit()
 
 

@@ -28,8 +28,11 @@ from .logsinks import log_sinks
 class OptimConfig:
     """An optimiser and its per-step schedule (pure functions of the step, so resume needs no state).
 
-    ``lr_decay`` divides the learning rate by this factor every step down to ``lr_min`` (Goodfellow et al.
-    2014: 1.000004, floor 1e-6). ``momentum_final`` ramps momentum linearly from ``momentum`` to it over
+    ``lr_schedule`` names a registered learning-rate schedule (``ganforge.training.optim.SCHEDULES``):
+    ``exponential`` (the default) divides the learning rate by ``lr_decay`` every step down to ``lr_min``
+    (Goodfellow et al. 2014: 1.000004, floor 1e-6; ``lr_decay`` 1 keeps it constant); ``linear`` keeps ``lr``
+    for the first ``lr_hold`` share of the run's ``steps``, then decays it linearly towards ``lr_min`` (Zhu et
+    al. 2017, CycleGAN, section 7.1: constant for 100 epochs, then linearly to zero over the next 100). ``momentum_final`` ramps momentum linearly from ``momentum`` to it over
     ``momentum_ramp_epochs`` epochs (pylearn2 MomentumAdjustor; Goodfellow: 0.5 -> 0.7 by epoch 250).
     """
 
@@ -41,6 +44,8 @@ class OptimConfig:
     weight_decay: float = 0.0
     lr_decay: float = 1.0
     lr_min: float = 0.0
+    lr_schedule: str = "exponential"
+    lr_hold: float = 0.5  # linear schedule: the share of the run's steps at the constant lr
     momentum_final: Optional[float] = None
     momentum_ramp_epochs: float = 0.0
 
@@ -93,6 +98,8 @@ class RunConfig:
     ``ema_bn`` is which batch-norm statistics the EMA generator (``ema_decay`` > 0) samples with:
     ``standing`` (recomputed for the averaged weights before they are saved, shown or evaluated) or
     ``averaged`` (the EMA of the live network's running statistics).
+    ``data_target`` is the second image domain of an unpaired image-to-image family (CycleGAN's Y, with
+    ``data`` its X), drawn in batches of its own; other families leave it empty.
     ``log_to`` names the log sinks (:mod:`ganforge.logsinks`): ``jsonl`` (DIR/log.jsonl, always written) and
     ``tensorboard`` (event files in DIR/tensorboard/); an override may give one name or several joined by
     commas (``log_to=tensorboard``).
@@ -101,6 +108,7 @@ class RunConfig:
     preset: str = ""
     description: str = ""
     data: str = "fashion-mnist:train"
+    data_target: str = ""
     data_root: Optional[str] = None
     image_size: Optional[int] = None
     steps: int = 1000
@@ -298,6 +306,7 @@ def _check_ranges(cfg: RunConfig) -> None:
         opt = getattr(cfg, name)
         checks.update({f"{name}.lr": (opt.lr > 0, "positive"), f"{name}.lr_decay": (opt.lr_decay > 0, "positive"),
                        f"{name}.betas": (all(0 <= b < 1 for b in opt.betas), "two numbers in [0, 1)"),
+                       f"{name}.lr_hold": (0 <= opt.lr_hold <= 1, "in [0, 1]"),
                        **{f"{name}.{k}": (getattr(opt, k) >= 0, "at least 0")
                           for k in ("eps", "weight_decay", "momentum", "lr_min")}})
     for key, (ok, expected) in checks.items():
@@ -309,6 +318,14 @@ def resolve_config(preset: str, overrides: dict[str, Any] | None = None, base: d
     """Preset (or a saved run's config ``base``) + overrides -> validated :class:`RunConfig`."""
     data = base if base is not None else load_preset(preset)
     return validate(from_dict(RunConfig, apply_overrides(data, overrides or {})))
+
+
+def reference_data(cfg: RunConfig | dict) -> str:
+    """The training data a run's samples should resemble (a resolved config or its saved dict): ``data_target``
+    for an unpaired image-to-image run (CycleGAN translates ``data`` into it), else ``data``."""
+    if isinstance(cfg, dict):
+        return cfg.get("data_target") or cfg["data"]
+    return cfg.data_target or cfg.data
 
 
 def to_dict(cfg: RunConfig) -> dict:

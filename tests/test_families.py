@@ -37,6 +37,8 @@ NETS = {
                            "level_discriminator": {"name": "lapgan-d", "width": 4}}},
     "srgan": {"generator": {"name": "srresnet", "width": 8, "blocks": 1},
               "discriminator": {"name": "srgan-d", "width": 8, "dense": 16}, "options": {"content": "mse"}},
+    "cyclegan": {"generator": {"name": "resnet-g", "width": 4, "blocks": 1},
+                 "discriminator": {"name": "patchgan-image", "width": 4}, "loss": "lsgan"},
 }
 
 #: a value other than the neutral one for every ModelConfig field some family leaves unused

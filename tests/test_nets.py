@@ -32,6 +32,8 @@ SUPPORTED = {
     "mlp-d": (28, 32),
     "unet": (28, 32),
     "patchgan": (28, 32),
+    "patchgan-image": (28, 32),
+    "resnet-g": (28, 32),
     "small-dcgan-g": (28, 32, 64),
     "wgangp-g": (32,),
     "wgangp-d": (32,),
@@ -43,7 +45,7 @@ SUPPORTED = {
     "srresnet": (28, 32),
     "srgan-d": (28, 32),
 }
-UNSUPPORTED = {"dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
+UNSUPPORTED = {"resnet-g": 30, "patchgan-image": 4, "dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32, "small-dcgan-g": 48, "wgangp-g": 28,
                "wgangp-d": 64, "goodfellow-conv-g": 28, "villani-conv-g": 64, "villani-conv-d": 8,
                "progan-g": 30, "progan-d": 12, "srresnet": 30, "srgan-d": 8}
@@ -63,7 +65,7 @@ def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary, paired), and a scalar
+    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary, paired, patch), and a scalar
     touching every output head (to check that every parameter gets a gradient)."""
     if d.kind == "conditional":
         out = d(x, torch.arange(len(x)) % K)
@@ -71,6 +73,10 @@ def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if d.kind == "paired":  # PatchGAN: D(condition, image) -> patch logits (N, P, P); one number per image
         condition = torch.tanh(torch.randn_like(x))
         patches = d(condition, x)
+        assert patches.dim() == 3 and patches.shape[0] == len(x)
+        return patches.mean(dim=(1, 2)), patches.sum()
+    if d.kind == "patch":  # CycleGAN's PatchGAN: D(image) -> patch logits (N, P, P); one number per image
+        patches = d(x)
         assert patches.dim() == 3 and patches.shape[0] == len(x)
         return patches.mean(dim=(1, 2)), patches.sum()
     if d.kind == "auxiliary":

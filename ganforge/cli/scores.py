@@ -12,7 +12,8 @@ from .base import (Parser, add_data_root, add_sampler_options, add_seed, command
 def scoring_options(p: argparse.ArgumentParser) -> None:
     """The options ``score`` and ``eval`` share: which metrics, on which features, of how many images."""
     p.add_argument("--metrics", default=None, help="comma list (default fid,kid): fid, kid, prdc, ddm, ...; "
-                   "l1, psnr, ssim for paired runs (pix2pix); eval only: ais (GAN, VAE), iwae (VAE)")
+                   "l1, psnr, ssim for paired runs (pix2pix); cycle, target-class for unpaired runs (cyclegan); "
+                   "eval only: ais (GAN, VAE), iwae (VAE)")
     p.add_argument("--features", default=None, help="feature extractor (default: each metric's own)")
     p.add_argument("--n", type=int, default=10_000, help="images per side (default 10,000)")
     add_seed(p)

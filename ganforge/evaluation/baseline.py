@@ -7,8 +7,9 @@ reference, ``n``, ``seed`` and features, computed once per (metric, reference, t
 features, version) and kept in ``RUN/eval/baseline.json``; :mod:`.history` copies each line into the
 protocol of the records it belongs to (``protocol["baseline"][metric]``), where the report reads it.
 
-Likelihood metrics (``ais``, ``iwae``) score a model, not a set of images, and paired metrics (``l1``,
-``psnr``, ``ssim``) need each output's target: neither has a baseline.
+Likelihood metrics (``ais``, ``iwae``) score a model, not a set of images, paired metrics (``l1``,
+``psnr``, ``ssim``) need each output's target and ``cycle`` each output's reconstruction: none has a baseline.
+An unpaired run's (CycleGAN) training images are those of its ``data_target``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 
 from .. import __version__
+from ..config import reference_data
 from ..fileio import write_json
 from ..runs import RunDir
 from .likelihood import MODEL_METRICS
@@ -27,13 +29,14 @@ BASELINE_FILE = "baseline.json"
 
 def has_baseline(metric: str) -> bool:
     """Whether real training images can be scored by ``metric`` like samples (not a likelihood or paired one)."""
-    return metric not in MODEL_METRICS and not METRICS.get(metric).needs_pairs
+    spec = METRICS.get(metric) if metric not in MODEL_METRICS else None
+    return spec is not None and not spec.needs_pairs and not spec.needs_cycles
 
 
 def baseline_key(run: str | Path, metric: str, reference: str, n: int, seed: int, features: str | None) -> dict:
     """Everything a baseline depends on: the metric on its features, the reference, the run's training data
     (as its config names it), ``n`` images per side, the seed and the ganforge version."""
-    train = RunDir(run).read_config()["data"]
+    train = reference_data(RunDir(run).read_config())  # CycleGAN's data_target: what its translations resemble
     return {"metric": metric, "features": features or METRICS.get(metric).features, "reference": reference,
             "images": train, "n": n, "seed": seed, "ganforge_version": __version__}
 

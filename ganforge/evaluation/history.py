@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import __version__
+from ..config import reference_data
 from ..data import test_split_of
 from ..errors import GanforgeError
 from ..fileio import write_json
@@ -135,7 +136,7 @@ def evaluate_history(run: str | Path, metrics: list[str] | None = None, steps: l
     checkpoint with the metrics it had to compute (empty: all read from the records)."""
     names = metrics or ["fid", "kid"]
     kept = checkpoints_at(run, steps)
-    request = Request(ref or test_split_of(RunDir(run).read_config()["data"]), features, n, seed,
+    request = Request(ref or test_split_of(reference_data(RunDir(run).read_config())), features, n, seed,
                       dict(sampler or {}), likelihood or LikelihoodOptions())
     lines = baselines(run, names, request.reference, n, seed, features) if baseline else {}
     history = []

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..data import load_images
+from ..data import load_images, test_split_of
 from ..models import SamplerRequest
 from ..training.trained import load
 from .cache import content_hash
@@ -35,14 +35,16 @@ class Side:
     sampling: dict | None = None
     inputs: torch.Tensor | None = None  # a paired run's (pix2pix) inputs of ``images``, uint8 (N, C, H, W)
     targets: torch.Tensor | None = None  # ... and the targets ``images`` should match, uint8 (N, C, H, W)
+    #: an unpaired run's (CycleGAN) translations of ``images`` back into ``inputs``' domain, F(G(x)), uint8
+    reconstructions: torch.Tensor | None = None
 
 
 def make_side(spec: str, images: torch.Tensor, kind: str, labels: torch.Tensor | None = None,
               class_names: list[str] | None = None, trained_on: str | None = None,
               sampling: dict | None = None, inputs: torch.Tensor | None = None,
-              targets: torch.Tensor | None = None) -> Side:
+              targets: torch.Tensor | None = None, reconstructions: torch.Tensor | None = None) -> Side:
     return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on, sampling,
-                inputs, targets)
+                inputs, targets, reconstructions)
 
 
 def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
@@ -55,7 +57,8 @@ def load_side(spec: str, n: int, seed: int, data_root: str | None = None,
               sampler: Mapping[str, Any] | None = None, checkpoint: str | Path | None = None) -> Side:
     """An input as a :class:`Side`: a run directory is sampled from its latest checkpoint or ``checkpoint`` (a
     conditional one with balanced labels ``i mod K``; ``sampler``: an iterative family's sampler settings, e.g.
-    ``{"steps": 20}``; a paired one, pix2pix, translates n test inputs and keeps inputs and targets); an image
+    ``{"steps": 20}``; a paired one, pix2pix, translates n test inputs and keeps inputs and targets; an unpaired
+    one, CycleGAN, translates n test images of ``data`` and keeps them and their reconstructions); an image
     set keeps a random ``n`` of its images (in order) and their labels."""
     if (Path(spec) / "config.json").is_file():
         return _sample_run(spec, n, seed, sampler or {}, checkpoint)
@@ -72,6 +75,8 @@ def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any], checkp
     model = load(spec, checkpoint)
     kind = f"run at step {model.step} ({model.checkpoint.name})"
     data = model.config.data
+    if model.unpaired:
+        return _translate_run(spec, model, n, seed, sampler, kind)
     if model.paired:  # outputs for n test inputs, each with its input and target (paired metrics)
         with model.family.sampling(SamplerRequest(**sampler)) as record:  # one pass: refuses sampler settings
             inputs, outputs, targets = model.pairs(n, seed=seed)
@@ -84,3 +89,17 @@ def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any], checkp
     images, record = model.sample_timed(n, seed=seed, labels=labels, **sampler)
     return make_side(spec, images, f"{kind}, labels i mod {model.num_classes}", labels, trained_on=data,
                      sampling=record)
+
+
+def _translate_run(spec: str, model, n: int, seed: int, sampler: Mapping[str, Any], kind: str) -> Side:
+    """An unpaired run's translations G(x) of n test images x of its ``data``, with x and F(G(x)); labelled with
+    the class of ``data_target`` when its test split is of one class (the target-class share)."""
+    with model.family.sampling(SamplerRequest(**sampler)) as record:  # one pass: refuses sampler settings
+        inputs, outputs, reconstructions = model.translations(n, seed=seed)
+    cfg = model.config
+    classes = load_images(test_split_of(cfg.data_target), cfg.data_root).labels.unique()
+    one_class = len(classes) == 1 and int(classes[0]) >= 0
+    labels = torch.full((n,), int(classes[0]), dtype=torch.int64) if one_class else None
+    target = f", target class {int(classes[0])}" if one_class else ""
+    return make_side(spec, outputs, f"{kind}, translations of {n} images of {test_split_of(cfg.data)}{target}", labels,
+                     trained_on=cfg.data_target, sampling=record, inputs=inputs, reconstructions=reconstructions)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config import reference_data
 from ..data import test_split_of
 from ..fileio import write_json
 from ..runs import RunDir
@@ -26,7 +27,7 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
                  likelihood: LikelihoodOptions | None = None,
                  checkpoint: int | str | Path | None = None) -> tuple[dict, Path]:
     """Score a run's checkpoint (default its latest; a step number or a checkpoint file) against ``ref``
-    (default: its dataset's test split); writes and returns ``RUN/eval/step-<step>.json``. The returned
+    (default: the test split of its dataset, or of its ``data_target`` for an unpaired model, CycleGAN); writes and returns ``RUN/eval/step-<step>.json``. The returned
     result holds the numbers and protocol only (``protocol["request"]``: the ``n`` and sampler settings asked
     for, so :mod:`.history` can tell a record it can reuse); the
     protocol's ``sampling`` records the run's sampler (``sampler`` overrides an iterative family's settings,
@@ -59,7 +60,7 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
 def _evaluate_features(run, metrics, features, n, ref, seed, sampler, checkpoint) -> tuple[dict, Path]:
     """The feature metrics of :func:`evaluate_run`, scored and recorded in ``RUN/eval/step-<step>.json``."""
     model = load(run, checkpoint)
-    reference = ref or test_split_of(model.config.data)
+    reference = ref or test_split_of(reference_data(model.config))
     result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root,
                                        sampler, model.checkpoint)
     result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step,

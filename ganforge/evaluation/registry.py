@@ -40,16 +40,17 @@ class Metric:
     needs_labels: bool = False
     needs_logits: bool = False  # class logits: a softmax or argmax of the features must mean something
     needs_pairs: bool = False  # each generated image's target (a paired run, pix2pix); features unused
+    needs_cycles: bool = False  # each generated image's source and reconstruction (an unpaired run, CycleGAN)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(name: str, features: str, needs_labels: bool = False, needs_logits: bool = False,
-                    needs_pairs: bool = False, **params):
+                    needs_pairs: bool = False, needs_cycles: bool = False, **params):
     """Decorator registering ``fn`` as metric ``name`` computed on ``features`` by default."""
     def wrap(fn):
-        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits, needs_pairs))
+        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits, needs_pairs, needs_cycles))
         return fn
     return wrap
 
@@ -252,3 +253,28 @@ def _psnr(real, fake, ctx):
                  constants="K1 0.01, K2 0.03", reference="Wang et al. 2004", **PAIRED_PROTOCOL)
 def _ssim(real, fake, ctx):
     return _paired("ssim", ctx)
+
+
+# ---------------------------------------------------------------- unpaired image-to-image metrics (CycleGAN)
+
+@register_metric("cycle", "pixels", needs_cycles=True, definition="F(G(x)) against x: mean |difference| per "
+                 "pixel, mean PSNR, mean SSIM (as l1, psnr, ssim)", range="uint8 / 255, R = 1",
+                 images="n test images x of the run's data, drawn without repetition with the seed",
+                 reference="Zhu et al. 2017, CycleGAN, eq. 2 (forward cycle consistency)")
+def _cycle(real, fake, ctx):
+    """How well the run's F undoes its G on test images: the forward cycle's reconstruction error."""
+    side = ctx.generated
+    if side is None or side.reconstructions is None:
+        raise GanforgeError(f"cycle compares each reconstruction F(G(x)) with its x; "
+                            f"{side.spec if side else 'the input'} has none (expected a run of an unpaired "
+                            f"image-to-image family, e.g. cyclegan)")
+    scores = M.paired_scores(side.reconstructions, side.inputs)
+    return {f"cycle_{k}": v for k, v in scores.items()}
+
+
+@register_metric("target-class", "classifier", needs_labels=True, needs_logits=True,
+                 labels="the class of the run's data_target (its test split must be of one class)",
+                 reference="the CycleGAN issue's check: translations classified as the target class in > 80%")
+def _target_class(real, fake, ctx):
+    """Share of translations the dataset classifier assigns to the target domain's class."""
+    return {"target_class": M.conditional_accuracy(fake, ctx.generated_labels("target-class"))}

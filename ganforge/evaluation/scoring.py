@@ -35,6 +35,9 @@ def _check_requirements(specs: dict, features: str | None, gen: Side, input2: st
         if spec.needs_pairs and gen.targets is None:
             raise GanforgeError(f"{name} compares each output with its own target; {input2} has no targets "
                                 f"(expected a run of a paired image-to-image family, e.g. pix2pix)")
+        if spec.needs_cycles and gen.reconstructions is None:
+            raise GanforgeError(f"{name} compares each reconstruction F(G(x)) with its x; {input2} has none "
+                                f"(expected a run of an unpaired image-to-image family, e.g. cyclegan)")
         if spec.needs_logits:
             check_logits(name, features or spec.features)
 

@@ -48,11 +48,14 @@ class SamplerRequest:
 @dataclass
 class Batch:
     """A batch of real data: images as floats in the generator's range, and int64 labels; for a paired
-    image-to-image family (pix2pix) also the conditioning ``inputs`` of which ``images`` are the targets."""
+    image-to-image family (pix2pix) also the conditioning ``inputs`` of which ``images`` are the targets; for
+    an unpaired one (CycleGAN) also a batch of the second domain, ``unpaired``, drawn independently of
+    ``images``."""
 
     images: torch.Tensor  # (N, C, H, W)
     labels: torch.Tensor  # (N,)
     inputs: Optional[torch.Tensor] = None  # (N, C, H, W) in the generator's range, or None
+    unpaired: Optional[torch.Tensor] = None  # (M, C, H, W) images of the second domain (``data_target``), or None
 
 
 class Family(nn.Module, abc.ABC):
@@ -69,6 +72,9 @@ class Family(nn.Module, abc.ABC):
     likelihood: str = ""  # "bernoulli" when the generator's outputs are pixel probabilities (VAE)
     #: True when the generator modifies given images (ModNet): the loop and ``load`` call :meth:`set_sources`
     needs_sources: bool = False
+    #: True for an unpaired image-to-image family (CycleGAN): the loop also feeds batches of the run's
+    #: ``data_target`` (``Batch.unpaired``), and the loop and ``load`` call :meth:`set_unpaired_sources`
+    unpaired: bool = False
     #: True when images come from many network evaluations (ddpm, flow), not one pass of ``G`` on a latent
     iterative: bool = False
     #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
@@ -122,6 +128,9 @@ class Family(nn.Module, abc.ABC):
     def set_sources(self, images: torch.Tensor) -> None:
         """uint8 images (M, C, H, W) an image-modifying family samples from (``needs_sources``); default: unused."""
 
+    def set_unpaired_sources(self, images: torch.Tensor) -> None:
+        """uint8 images (M, C, H, W) of the second domain an unpaired family samples from; default: unused."""
+
     def paired_inputs(self, images: torch.Tensor) -> Optional[torch.Tensor]:
         """For a paired image-to-image family (pix2pix): the uint8 conditioning image (M, C, H, W) of each of
         the uint8 target images (M, C, H, W), image i with index i; the loop feeds them as ``Batch.inputs``.
@@ -153,6 +162,11 @@ class Family(nn.Module, abc.ABC):
     def net(self, name: str) -> nn.Module:
         return self._runners[name] if name in self._runners else self.trainable()[name]
 
+    def held_networks(self) -> dict[str, nn.Module]:
+        """The discriminators :meth:`d_held` holds, by the name :meth:`net` knows them by: D by default
+        (CycleGAN holds its two)."""
+        return {"d": self.D}
+
     @contextlib.contextmanager
     def d_held(self) -> Iterator[None]:
         """For a generator update through D: D's weights receive no update and no all-reduce.
@@ -161,14 +175,19 @@ class Family(nn.Module, abc.ABC):
         layers frozen by config stay frozen afterwards). Under DDP they keep requires_grad (DDP registered
         its hooks for them when wrapping) and the backward runs inside D's ``no_sync``: their gradients stay
         local and the next D update's ``zero_grad`` discards them. Gradients flow through D into G either way.
+        Every network of :meth:`held_networks` is held alike.
         """
-        trainable = [p for p in self.D.parameters() if p.requires_grad]
+        nets = self.held_networks()
+        trainable = [p for net in nets.values() for p in net.parameters() if p.requires_grad]
         if not self.distributed:
             for p in trainable:
                 p.requires_grad_(False)
-        no_sync = getattr(self.net("d"), "no_sync", None)
         try:
-            with no_sync() if no_sync is not None else contextlib.nullcontext():
+            with contextlib.ExitStack() as stack:
+                for name in nets:
+                    no_sync = getattr(self.net(name), "no_sync", None)
+                    if no_sync is not None:
+                        stack.enter_context(no_sync())
                 yield
         finally:
             for p in trainable:

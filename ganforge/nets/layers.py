@@ -15,6 +15,11 @@ import torch
 from torch import nn
 
 
+#: normalisation layers by name (CycleGAN's nets: ``norm`` of ``patchgan-image`` and ``resnet-g``); instance norm
+#: without affine parameters or running statistics, torch's default and the CycleGAN authors' code's
+NORMS = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d, "none": lambda width: nn.Identity()}
+
+
 def _group_max(z: torch.Tensor, units: int, pieces: int) -> torch.Tensor:
     """Max over consecutive groups of ``pieces`` along dim 1: (N, units*pieces, ...) -> (N, units, ...)."""
     return z.reshape(z.shape[0], units, pieces, *z.shape[2:]).amax(dim=2)

@@ -20,7 +20,7 @@ import socket
 from pathlib import Path
 from typing import Callable
 
-from ..config import RunConfig, resolve_config
+from ..config import RunConfig, reference_data, resolve_config
 from ..errors import GanforgeError, TrainingDiverged
 from ..evaluation import ClassifierMetrics, evaluate_run
 from ..runs import RunDir
@@ -38,8 +38,9 @@ class SurplusTrial(Exception):
 
 
 def default_scorer(cfg: RunConfig) -> Scorer:
-    """The intermediate scores: classifier metrics against the test split of the run's data."""
-    return ClassifierMetrics(cfg.data, cfg.data_root)
+    """The intermediate scores: classifier metrics against the test split of the run's data (its
+    ``data_target``, for an unpaired model)."""
+    return ClassifierMetrics(reference_data(cfg), cfg.data_root)
 
 
 def reporting_overrides(cfg: RunConfig) -> dict:

@@ -31,7 +31,9 @@ def prepare(data: ImageSet, image_size: int | None) -> ImageSet:
 
 class DataFeed:
     """uint8 images kept on the training device; ``next()`` returns a :class:`Batch` for ``family``. With
-    ``inputs`` (uint8, one per image: a paired task's conditioning images) batches carry them too."""
+    ``inputs`` (uint8, one per image: a paired task's conditioning images) batches carry them too; with a feed
+    ``unpaired`` (an unpaired family's second domain, set by the loop) each batch also carries its next batch
+    of images."""
 
     def __init__(self, data: ImageSet, sampler: IndexSampler, family: Family, device: torch.device,
                  channels_last: bool = False, inputs: torch.Tensor | None = None) -> None:
@@ -41,6 +43,7 @@ class DataFeed:
         self.labels = data.labels.to(device)
         self.sampler = sampler
         self.family = family
+        self.unpaired: DataFeed | None = None
 
     def _floats(self, images: torch.Tensor) -> torch.Tensor:
         return self.family.from_uint8(images).contiguous(memory_format=self.memory_format)
@@ -48,7 +51,8 @@ class DataFeed:
     def next(self) -> Batch:
         idx = self.sampler.next().to(self.images.device)
         inputs = self._floats(self.inputs[idx]) if self.inputs is not None else None
-        return Batch(self._floats(self.images[idx]), self.labels[idx], inputs)
+        unpaired = self.unpaired.next().images if self.unpaired is not None else None
+        return Batch(self._floats(self.images[idx]), self.labels[idx], inputs, unpaired)
 
     def mean_image(self) -> torch.Tensor:
         """Mean image (C, H, W) in the generator's range, for data-dependent initialisation."""

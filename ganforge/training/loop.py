@@ -41,11 +41,12 @@ from ..runs import RunDir
 from .checkpoint import checkpoint_config, load_checkpoint, load_model_state, save_checkpoint
 from .distributed import any_rank, gather_objects, init_distributed, shutdown, wait_for_main
 from .feed import DataFeed, prepare
-from .optim import apply_schedule, build_optimizer
+from .optim import apply_schedule, build_optimizer, check_schedule
 from .sampler import IndexSampler
 from .sync_bn import convert_sync_batchnorm
 
 GRID_SEED_OFFSET = 12345  # fixed-noise grids use their own generator, never the training RNG
+TARGET_SEED_OFFSET = 54321  # the data order of an unpaired family's second domain (data_target)
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -120,15 +121,21 @@ class Trainer:
                                         self.env.rank, self.env.world)
         except ValueError as exc:
             raise GanforgeError(f"data {cfg.data}: {exc}") from None
+        self.family.data_root = cfg.data_root  # for families that read data themselves (ModNet's classifier_init)
         inputs = self.family.paired_inputs(data.images)  # a paired task's conditioning images (pix2pix), or None
         self.feed = DataFeed(data, self.sampler, self.family, self.device, cfg.channels_last, inputs)
+        self.target_sampler = self._target_feed()  # an unpaired family's second domain (CycleGAN), or None
         if self.family.needs_sources:  # an image-modifying family (ModNet, pix2pix): grids use training images
             self.family.set_sources(data.images)
-        self.family.data_root = cfg.data_root  # for families that read data themselves (ModNet's classifier_init)
         self.family.init_from_data(self.feed.mean_image())
         if cfg.ema_decay > 0:
             self.family.enable_ema(cfg.ema_decay, cfg.ema_bn)
         self.opts = self.family.build_optimizers({"g": cfg.g_opt, "d": cfg.d_opt}, build_optimizer)
+        for name in self.opts:  # an unknown lr_schedule fails now, naming its key
+            try:
+                check_schedule(getattr(cfg, f"{name}_opt"))
+            except GanforgeError as exc:
+                raise GanforgeError(f"config {name}_opt.lr_schedule: {exc}") from None
         self.family.autocast = make_autocast(cfg.precision, self.device)
         if self.env.active:
             torch.manual_seed(cfg.seed + 1 + self.env.rank)  # each rank draws its own noise
@@ -146,6 +153,34 @@ class Trainer:
                                 f"or choose another --out")
         return 0
 
+    def _target_feed(self) -> IndexSampler | None:
+        """For an unpaired family (CycleGAN): load ``data_target``, check it fits the run's images, feed a batch
+        of it with each batch of ``data`` (its own data order, seeded from the run's seed) and hand it to the
+        family as its second set of sources; returns that data order's sampler. Other families: None, and a
+        ``data_target`` is refused."""
+        cfg = self.cfg
+        if not self.family.unpaired:
+            if cfg.data_target:
+                raise GanforgeError(f"data_target={cfg.data_target!r} is only read by unpaired image-to-image "
+                                    f"families (cyclegan); family {cfg.model.family!r} trains on data alone")
+            return None
+        if not cfg.data_target:
+            raise GanforgeError(f"family {cfg.model.family!r} translates between data and a second image set: set "
+                                f"data_target (e.g. data_target='fashion-mnist:train[class=5]')")
+        target = prepare(load_dataset(cfg.data_target, cfg.data_root), cfg.image_size)
+        if (target.channels, target.image_size) != (self.shape.channels, self.shape.image_size):
+            raise GanforgeError(f"data_target {cfg.data_target} has {target.channels}x{target.image_size}px images "
+                                f"and data {cfg.data} {self.shape.channels}x{self.shape.image_size}px; expected one "
+                                f"shape (set image_size to resize both)")
+        try:
+            sampler = IndexSampler(len(target), cfg.batch_size // self.env.world, cfg.seed + TARGET_SEED_OFFSET,
+                                   self.env.rank, self.env.world)
+        except ValueError as exc:
+            raise GanforgeError(f"data_target {cfg.data_target}: {exc}") from None
+        self.feed.unpaired = DataFeed(target, sampler, self.family, self.device, cfg.channels_last)
+        self.family.set_unpaired_sources(target.images)
+        return sampler
+
     def _restore(self) -> int:
         path = self.run.latest_checkpoint()
         if path is None:
@@ -159,6 +194,10 @@ class Trainer:
         for name, opt in self.opts.items():
             opt.load_state_dict(payload["optim"][name])
         self.sampler.load_state_dict(payload["sampler"])
+        if self.target_sampler is not None:
+            if payload.get("target_sampler") is None:
+                raise GanforgeError(f"checkpoint {path} holds no data order of data_target to resume")
+            self.target_sampler.load_state_dict(payload["target_sampler"])
         self.seconds_before = float(payload.get("train_seconds", 0.0))  # 0 for checkpoints written before it was saved
         states = payload["rng"]
         if len(states) == self.env.world:
@@ -204,7 +243,7 @@ class Trainer:
         logged values are those of the last update of each kind, and the EMA is updated once per step."""
         cfg = self.cfg
         epoch = self.sampler.epochs_done()
-        lrs = {f"lr_{name}": apply_schedule(opt, getattr(cfg, f"{name}_opt"), self.step, epoch)
+        lrs = {f"lr_{name}": apply_schedule(opt, getattr(cfg, f"{name}_opt"), self.step, epoch, cfg.steps)
                for name, opt in self.opts.items()}
         stats: dict[str, torch.Tensor] = {}
         self.family.step = self.step
@@ -245,6 +284,7 @@ class Trainer:
                     "model": self.family.state_dict(),
                     "optim": {name: opt.state_dict() for name, opt in self.opts.items()},
                     "sampler": self.sampler.state_dict(), "rng": states,
+                    "target_sampler": self.target_sampler.state_dict() if self.target_sampler is not None else None,
                     "train_seconds": self.train_seconds(),
                 })
                 self.run.prune_checkpoints(self.cfg.keep_checkpoints)
@@ -283,15 +323,23 @@ class Trainer:
 
     def _heldout_batches(self, size: int = 500):
         """The test split of the training dataset as :class:`Batch` es in the family's range, with a paired
-        family's inputs (loaded once)."""
+        family's inputs, or an unpaired family's images of the test split of ``data_target`` (loaded once; the
+        batches end with the shorter split)."""
         if self._heldout is None:
-            data = prepare(load_dataset(test_split_of(self.cfg.data), self.cfg.data_root), self.cfg.image_size)
-            self._heldout = (data, self.family.paired_inputs(data.images))
-        data, inputs = self._heldout
-        for start in range(0, len(data), size):
-            images = self.family.from_uint8(data.images[start:start + size].to(self.device))
-            paired = None if inputs is None else self.family.from_uint8(inputs[start:start + size].to(self.device))
-            yield Batch(images, data.labels[start:start + size].to(self.device), paired)
+            data = self._test_split(self.cfg.data)
+            target = self._test_split(self.cfg.data_target).images if self.target_sampler is not None else None
+            self._heldout = (data, self.family.paired_inputs(data.images), target)
+        data, inputs, target = self._heldout
+
+        def floats(images: torch.Tensor | None, start: int) -> torch.Tensor | None:
+            return None if images is None else self.family.from_uint8(images[start:start + size].to(self.device))
+
+        for start in range(0, len(data) if target is None else min(len(data), len(target)), size):
+            yield Batch(floats(data.images, start), data.labels[start:start + size].to(self.device),
+                        floats(inputs, start), floats(target, start))
+
+    def _test_split(self, spec: str):
+        return prepare(load_dataset(test_split_of(spec), self.cfg.data_root), self.cfg.image_size)
 
     def _log(self, meter: Meter, window_steps: int, elapsed: float, bar) -> None:
         means = meter.means()

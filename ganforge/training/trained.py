@@ -76,6 +76,27 @@ class TrainedModel:
         """Whether the model translates paired inputs into targets (pix2pix)."""
         return hasattr(self.family, "sample_pairs")
 
+    @property
+    def unpaired(self) -> bool:
+        """Whether the model translates between two unpaired image sets (CycleGAN)."""
+        return self.family.unpaired
+
+    def cycles(self, n: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        """An unpaired model's uint8 (N, C, H, W) x, G(x), F(G(x)), y, F(y), G(F(y)) for ``n`` test images x of
+        ``data`` and ``n`` of ``data_target`` (y); G(x) is what ``sample(n, seed)`` returns (the same x)."""
+        if not self.unpaired:
+            raise GanforgeError(f"model family {self.config.model.family!r} does not translate unpaired images")
+        z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
+        return self.family.sample_cycles(z)
+
+    def translations(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """An unpaired model's uint8 (N, C, H, W) x, G(x), F(G(x)) for ``n`` test images x of ``data``: the
+        first three of :meth:`cycles` (the same x), without translating the images of ``data_target``."""
+        if not self.unpaired:
+            raise GanforgeError(f"model family {self.config.model.family!r} does not translate unpaired images")
+        z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
+        return self.family.cycle_of(self.family.split(z)[0], "g")
+
     def pairs(self, n: int, seed: int = 0, use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A paired image-to-image model's (inputs, outputs, targets) as uint8 (N, C, H, W) for ``n`` pairs of
         its test split; ``outputs`` is what ``sample(n, seed)`` returns (the same pairs)."""
@@ -102,16 +123,20 @@ def load(run_dir: str | Path, checkpoint: str | Path | None = None, device: str 
     if cfg.ema_decay > 0:
         family.enable_ema(cfg.ema_decay, cfg.ema_bn)
     load_model_state(family, payload["model"], path)
+    family.data_root = cfg.data_root
     if family.needs_sources:
         family.set_sources(source_images(cfg))
+    if family.unpaired:
+        family.set_unpaired_sources(source_images(cfg, cfg.data_target))
     family.to(device).eval()
     return TrainedModel(family, cfg, int(payload["step"]), path)
 
 
-def source_images(cfg: RunConfig) -> torch.Tensor:
-    """The images an image-modifying model (ModNet, pix2pix) samples from after training: the test split of its
-    training data, at its training size, as uint8 (M, C, H, W)."""
-    spec = test_split_of(cfg.data)
+def source_images(cfg: RunConfig, data: str | None = None) -> torch.Tensor:
+    """The images an image-modifying model (ModNet, pix2pix, CycleGAN) samples from after training: the test
+    split of its training data (or of ``data``, e.g. CycleGAN's ``data_target``), at its training size, as
+    uint8 (M, C, H, W)."""
+    spec = test_split_of(data or cfg.data)
     try:
         return prepare(load_dataset(spec, cfg.data_root), cfg.image_size).images
     except GanforgeError as exc:
