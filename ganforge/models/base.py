@@ -351,6 +351,21 @@ def ema_with_warmup(decay: float):
 FAMILIES: Registry[type[Family]] = Registry("model family", base=Family)
 
 
+@torch.no_grad()
+def apply_in_eval(net: nn.Module, *inputs: torch.Tensor, chunk: int = 500) -> torch.Tensor:
+    """``net(*inputs)`` over chunks of ``chunk`` rows in eval mode (no dropout, running batch-norm statistics;
+    the net's mode is restored after), as floats on the CPU; a clone of the first input when it is empty. The
+    image-to-image families' translate/modify."""
+    device, was_training = next(net.parameters()).device, net.training
+    net.eval()
+    try:
+        out = [net(*(t[i:i + chunk].to(device) for t in inputs)).float().cpu()
+               for i in range(0, len(inputs[0]), chunk)]
+    finally:
+        net.train(was_training)
+    return torch.cat(out) if out else inputs[0].clone()
+
+
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] floats -> uint8 with rounding (as torchvision.utils.save_image)."""
     return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)

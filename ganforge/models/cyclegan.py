@@ -40,7 +40,7 @@ from ..errors import GanforgeError
 from ..losses.cyclegan import generator_objective, l1_distance, lsgan_d_objective, lsgan_g_loss
 from ..metrics.paired import paired_scores
 from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
-from .base import FAMILIES, Batch, Family, to_uint8
+from .base import FAMILIES, Batch, Family, apply_in_eval, to_uint8
 from .image_pool import ImagePool
 
 #: options.cycle_direction -> (forward cycle ||F(G(x)) - x||, backward cycle ||G(F(y)) - y||)
@@ -213,14 +213,7 @@ class CycleGAN(Family):
     def translate(self, images: torch.Tensor, direction: str = "g", chunk: int = 500) -> torch.Tensor:
         """G(images) (``direction`` "g") or F(images) ("f") for floats (N, C, H, W) in [-1, 1], in eval mode,
         as floats on the CPU clamped to [-1, 1]."""
-        net = self.trainable()[direction]
-        device, was_training = next(net.parameters()).device, net.training
-        net.eval()
-        try:
-            out = [net(images[i:i + chunk].to(device)).float().cpu() for i in range(0, len(images), chunk)]
-        finally:
-            net.train(was_training)
-        return torch.cat(out).clamp(-1, 1) if out else images.clone()
+        return apply_in_eval(self.trainable()[direction], images, chunk=chunk).clamp(-1, 1)
 
     def cycle_of(self, images: torch.Tensor, direction: str = "g") -> tuple[torch.Tensor, ...]:
         """uint8 (N, C, H, W) images, their translations and reconstructions: x, G(x), F(G(x)) for

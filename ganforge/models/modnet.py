@@ -38,7 +38,7 @@ from ..errors import GanforgeError
 from ..losses.modnet import D_FORMS, L1_SCALINGS, label_loss
 from ..nets import GENERATORS, build_from_spec, make_args
 from ..nets.delta import BOUNDS, DeltaGenerator
-from .base import FAMILIES, Batch, Family, to_uint8
+from .base import FAMILIES, Batch, Family, apply_in_eval, to_uint8
 from .gan import LogitOnly, prepare_discriminator, with_penalty
 from .modnet_critic import CRITICS, DatasetClassifier
 
@@ -184,15 +184,7 @@ class ModNet(Family):
                                       < self.shape.num_classes):
             raise GanforgeError(f"modnet.modify: expected one target label in 0..{self.shape.num_classes - 1} "
                                 f"per image, got {len(targets)} labels for {len(x)} images")
-        g = self.sampler(use_ema)
-        device, was_training = next(g.parameters()).device, g.training
-        g.eval()
-        try:
-            out = [g(x[i:i + chunk].to(device), targets[i:i + chunk].to(device)).float().cpu()
-                   for i in range(0, len(x), chunk)]
-        finally:
-            g.train(was_training)
-        result = torch.cat(out) if out else x.clone()
+        result = apply_in_eval(self.sampler(use_ema), x, targets, chunk=chunk)
         return result, result - x
 
     def grid_layout(self, n: int) -> tuple[int, int]:

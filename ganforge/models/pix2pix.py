@@ -39,7 +39,7 @@ from ..losses.base import AdversarialLoss
 from ..losses.pix2pix import generator_objective, halved_d_objective, l1_reconstruction
 from ..metrics.paired import paired_scores
 from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
-from .base import FAMILIES, Batch, Family, to_uint8
+from .base import FAMILIES, Batch, Family, apply_in_eval, to_uint8
 from .gan import prepare_discriminator, update_discriminator
 
 
@@ -119,14 +119,7 @@ class PairedFamily(Family):
     @torch.no_grad()
     def translate(self, x: torch.Tensor, use_ema: bool = True, chunk: int = 500) -> torch.Tensor:
         """G(x) for inputs (N, *input_shape) in [-1, 1], in eval mode (no dropout), as floats on the CPU."""
-        g = self.sampler(use_ema)
-        device, was_training = next(g.parameters()).device, g.training
-        g.eval()
-        try:
-            out = [g(x[i:i + chunk].to(device)).float().cpu() for i in range(0, len(x), chunk)]
-        finally:
-            g.train(was_training)
-        return torch.cat(out) if out else x.clone()
+        return apply_in_eval(self.sampler(use_ema), x, chunk=chunk)
 
     def sample_pairs(self, z: torch.Tensor, use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(inputs as shown, outputs, targets) as uint8 (N, C, H, W) for pair latents ``z`` (see
