@@ -369,7 +369,7 @@ class _StubModel:
         self.asked.append(labels)
         return torch.from_numpy(self.images[:n].transpose(0, 3, 1, 2).copy())
 
-    paired = False  # not an image-to-image model
+    paired = unpaired = False  # not an image-to-image model
 
     def sample_timed(self, n, seed=0, labels=None):
         return self.sample(n, seed, labels), {"nfe_per_image": 1, "images": n, "seconds": 0.0}

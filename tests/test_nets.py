@@ -44,6 +44,8 @@ SUPPORTED = {
     "progan-d": (28, 32, 64),
     "srresnet": (28, 32),
     "srgan-d": (28, 32),
+    "lapgan-g": (14, 28),
+    "lapgan-d": (14, 28),
 }
 UNSUPPORTED = {"resnet-g": 30, "patchgan-image": 4, "dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32, "small-dcgan-g": 48, "wgangp-g": 28,
@@ -57,6 +59,11 @@ K = 10  # classes, for the conditional networks
 def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """G(z[, labels]); an image-to-image generator (ModNet's U-Net) gets an image built from z instead, of its
     ``input_size`` if it has one (a super-resolution generator's input is smaller than its output)."""
+    if getattr(g, "takes_low_pass", False):  # a LAPGAN level: G(upsampled coarse image, noise plane)
+        size = g.shape.image_size
+        low = torch.tanh(z.repeat(1, g.shape.channels * size ** 2 // z.shape[1] + 1))
+        low = low[:, :g.shape.channels * size ** 2].reshape(len(z), g.shape.channels, size, size)
+        return g(low, torch.rand(len(z), 1, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1)
     if getattr(g, "takes_images", False):
         c, size = g.shape.channels, getattr(g, "input_size", g.shape.image_size)
         z = torch.tanh(z.repeat(1, c * size ** 2 // z.shape[1] + 1))
@@ -70,11 +77,11 @@ def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if d.kind == "conditional":
         out = d(x, torch.arange(len(x)) % K)
         return out, out.sum()
-    if d.kind == "paired":  # PatchGAN: D(condition, image) -> patch logits (N, P, P); one number per image
+    if d.kind == "paired":  # D(condition, image): PatchGAN's patch logits (N, P, P), LAPGAN's D_k one logit (N,)
         condition = torch.tanh(torch.randn_like(x))
-        patches = d(condition, x)
-        assert patches.dim() == 3 and patches.shape[0] == len(x)
-        return patches.mean(dim=(1, 2)), patches.sum()
+        out = d(condition, x)
+        assert out.dim() in (1, 3) and out.shape[0] == len(x)
+        return (out.mean(dim=(1, 2)) if out.dim() == 3 else out), out.sum()
     if d.kind == "patch":  # CycleGAN's PatchGAN: D(image) -> patch logits (N, P, P); one number per image
         patches = d(x)
         assert patches.dim() == 3 and patches.shape[0] == len(x)
@@ -116,8 +123,8 @@ def test_generator_contract(name, size, channels):
     x = call_g(g, z)
     assert x.shape == (N, channels, size, size)
     assert torch.isfinite(x).all()
-    assert g.out_range in ("01", "pm1")
-    if not g.bounded:  # a linear output layer (ProGAN) aims at the range without a squashing activation
+    assert g.out_range in ("01", "pm1", "real")  # real: a LAPGAN level's residual, of either sign
+    if not g.bounded or g.out_range == "real":  # a linear output layer (ProGAN, LAPGAN levels), no squashing
         assert x.min() < 0 < x.max()
     elif g.out_range == "01":
         assert x.min() >= 0 and x.max() <= 1
