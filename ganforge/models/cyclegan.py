@@ -13,7 +13,8 @@ Adversarial Networks"): two translators between unpaired image sets, held togeth
   the L1 cycle losses of eq. 2 (``options.lambda_cycle``) and 0.5 lambda times the L1 identity losses
   (``options.identity``; section 5.2). D's objective is halved (section 7.1). ``model.loss`` must be ``lsgan``.
 - D sees a history of generated images: each D has an :class:`~ganforge.models.image_pool.ImagePool` of
-  ``options.pool_size`` = 50 (section 4).
+  ``options.pool_size`` = 50 (section 4). Under torchrun each pool takes the global batch's fakes and is the
+  same on every process (:meth:`~ganforge.models.image_pool.ImagePool.query_global`), as in one process.
 - Ablations (section 5.1.4, Table 4): ``options.cycle=false`` is "GAN alone"; ``options.cycle_direction``
   ``forward`` (only ||F(G(x)) - x||) and ``backward`` (only ||G(F(y)) - y||) are "GAN + forward cycle" and
   "GAN + backward cycle"; ``options.adversarial=false`` is "Cycle alone" (no adversarial loss, and no D
@@ -126,7 +127,7 @@ class CycleGAN(Family):
             return {}
         with torch.no_grad(), self.autocast():
             fake_y, fake_x = self.net("g")(x), self.net("f")(y)  # (N, C, H, W) each
-        fake_y, fake_x = self.pool_y.query(fake_y.float()), self.pool_x.query(fake_x.float())
+        fake_y, fake_x = self.pool_y.query_global(fake_y.float()), self.pool_x.query_global(fake_x.float())
         with self.autocast():
             real_y_out, fake_y_out = self.net("d_y")(y), self.net("d_y")(fake_y)  # (N, P, P) each
             real_x_out, fake_x_out = self.net("d_x")(x), self.net("d_x")(fake_x)

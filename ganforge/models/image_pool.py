@@ -12,12 +12,18 @@ returns every batch unchanged.
 The pool draws from its own ``torch.Generator``; its contents and that generator's state are the module's extra
 state (:meth:`get_extra_state`), so a family's ``state_dict`` (and so a checkpoint) carries them and a resumed
 run continues with the same pool.
+
+Under torchrun :meth:`query_global` is the pool of the whole global batch: every process gathers all
+processes' images (in rank order), queries its pool with them and keeps its own share of the answer. Every
+process then holds the same pool, as one process training on the global batch would, so the pool rank 0
+saves in a checkpoint is every rank's.
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from ..errors import GanforgeError
@@ -58,6 +64,17 @@ class ImagePool(nn.Module):
             else:
                 out.append(image)
         return torch.stack(out)  # (N, C, H, W)
+
+    def query_global(self, images: torch.Tensor) -> torch.Tensor:
+        """:meth:`query` for this process's share (N, C, H, W) of a batch split evenly over the torch.distributed
+        processes: the pool takes the whole batch, so it stays the same on every process (module docstring).
+        Outside torch.distributed it is :meth:`query`."""
+        if self.size == 0 or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self.query(images)
+        parts = [torch.empty_like(images) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, images.detach().contiguous())
+        n, rank = images.shape[0], dist.get_rank()
+        return self.query(torch.cat(parts))[rank * n:(rank + 1) * n]  # (N, C, H, W)
 
     def get_extra_state(self) -> dict[str, Any]:
         images = self.images.cpu().clone() if self.images is not None else torch.empty(0)

@@ -18,9 +18,19 @@ begins (``reset_optimizers``), again decided by the count alone.
 The paper's WGAN-GP critic loss with the drift term is the ``wgan-gp`` loss with ``drift: 0.001``. Real
 images are shown at the current resolution, blended with their half-resolution version during a fade.
 
-One process only: under torchrun the idle stages' parameters, which get no gradient, are refused by
-DistributedDataParallel as the loop builds it, so the family says so (:meth:`ProGAN.wrap`). With ``compile``
-the networks are recompiled as alpha changes (it is a Python number), which buys nothing.
+Under torchrun the count is of the global batch (every process adds the images of all of them), so the schedule
+is the same in images, and the stage the same on every process. DistributedDataParallel as the loop builds it
+expects a gradient for every parameter it manages, and the layers of the stages not in use get none, so each
+network is wrapped for the current phase only: DDP ignores the parameters that phase leaves out
+(:meth:`~ganforge.nets.progan.Progressive.unused_parameter_names`), and when a phase begins -- on every process
+at the same step, since the phase is a function of the count -- G and D are wrapped anew
+(:meth:`ProGAN._wrap_for`). ``find_unused_parameters=True`` would also run, but it walks the autograd graph after
+every forward, all-reduces the idle layers' zero slots with the rest, and, because the generator update runs
+inside D's ``no_sync`` (DDP's map of used parameters spans a ``no_sync`` session), counts a layer that update
+used as used by the next D update too: the first D update of a stable phase would give the previous stage's
+fromRGB layer a zero gradient where one process gives it none (with ``reset_optimizers=false``, an Adam step from
+its old moments). Here the idle layers stay outside DDP, untouched as in one process.
+With ``compile`` the networks are recompiled as alpha changes (it is a Python number), which buys nothing.
 """
 from __future__ import annotations
 
@@ -110,6 +120,7 @@ class ProGAN(GAN):
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))  # real images shown to D
+        self._wrapper, self._wrapped_phase = None, None  # under torchrun: the loop's wrapper, the phase wrapped for
 
     def _check_nets(self, cfg) -> None:
         for key, net in (("generator", self.G), ("discriminator", self.D)):
@@ -122,12 +133,26 @@ class ProGAN(GAN):
         super()._check_nets(cfg)
 
     def wrap(self, wrapper) -> None:
-        """Refuses DistributedDataParallel: the idle stages' parameters get no gradient, which DDP as the loop
-        builds it (without ``find_unused_parameters``) does not allow; torch.compile alone is let through."""
-        if _world() > 1:
-            raise GanforgeError("family 'progan' does not run under torchrun yet (its idle stages leave parameters "
-                                "without gradients, which DistributedDataParallel refuses); train it in one process")
-        super().wrap(wrapper)
+        """Under torchrun, wrap G and D for the current phase (:meth:`_wrap_for`) and keep ``wrapper`` to wrap them
+        anew when a phase begins; in one process (torch.compile alone) wrap them once."""
+        if _world() == 1:
+            super().wrap(wrapper)
+            return
+        self._wrapper, self._wrapped_phase = wrapper, None
+        self.distributed = True
+        self._wrap_for(self.growth())
+
+    def _wrap_for(self, growth: Growth) -> None:
+        """Wrap G and D for ``growth``'s phase (once per phase): DistributedDataParallel manages only the
+        parameters a call at that stage and alpha uses and leaves the others alone (no gradient, no all-reduce).
+        ``_ddp_params_and_buffers_to_ignore`` is the attribute DDP's constructor reads for that (what
+        ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` sets)."""
+        if self._wrapper is None or growth.phase == self._wrapped_phase:
+            return
+        for net in (self.G, self.D):
+            net._ddp_params_and_buffers_to_ignore = sorted(net.unused_parameter_names(growth.stage, growth.alpha))
+        self._runners = {name: self._wrapper(net) for name, net in self.trainable().items()}
+        self._wrapped_phase = growth.phase
 
     # ---- the schedule
     def growth(self) -> Growth:
@@ -163,14 +188,16 @@ class ProGAN(GAN):
         return AtStage(self.net("d"), growth.stage, growth.alpha)
 
     def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
-        """Count this batch, clear the optimisers when it starts a phase, show D the reals at the current
-        stage (blended while fading) and run the GAN's D update."""
+        """Count this batch (of every process), clear the optimisers when it starts a phase (and, under torchrun,
+        wrap the networks for it), show D the reals at the current stage (blended while fading) and run the GAN's D
+        update."""
         before = self.growth()
-        self.images_seen += batch.images.shape[0]
+        self.images_seen += batch.images.shape[0] * _world()
         now = self.growth()
         if now.phase != before.phase and self.args.reset_optimizers:
             for opt in opts.values():
                 opt.state.clear()
+        self._wrap_for(now)
         factor = self.G.resolutions[-1] // self.G.resolutions[now.stage]
         reals = Batch(reals_at(batch.images, factor, now.alpha), batch.labels, batch.inputs)
         return {**super().d_step(reals, opts), **self.growth_stats(now)}
