@@ -221,3 +221,19 @@ def test_a_run_without_modnet_or_experiment_data_has_no_such_sections(tmp_path):
     html = build_report([run], tmp_path / "r.html").read_text()  # an experiment beside it that does not name it
     assert "ModNet modifications" not in html and "modnet-numbers" not in html
     assert 'class="experiment' not in html
+
+
+@needs_fashion
+def test_a_modnet_run_side_keeps_the_test_image_each_modification_modifies(modnet_run):
+    """What ``change`` compares: eval's sample of a ModNet run and, for each image, the source it came from."""
+    from ganforge.evaluation.inputs import load_side
+    from ganforge.models import to_uint8
+
+    _, run = modnet_run
+    side = load_side(str(run), 6, seed=3)
+    model = ganforge.load(run)
+    assert torch.equal(side.labels, torch.arange(6) % 10)
+    result, _ = model.modify(side.sources, side.labels)
+    assert torch.equal(to_uint8((result + 1) / 2), side.images)
+    test = model.family.sources.flatten(1)
+    assert all(bool((test == s.flatten()).all(1).any()) for s in side.sources)  # each one a test image
