@@ -237,3 +237,15 @@ def test_a_modnet_run_side_keeps_the_test_image_each_modification_modifies(modne
     assert torch.equal(to_uint8((result + 1) / 2), side.images)
     test = model.family.sources.flatten(1)
     assert all(bool((test == s.flatten()).all(1).any()) for s in side.sources)  # each one a test image
+
+
+def test_interpret_headlines_name_each_rows_frozen_classifier(tmp_path):
+    """modnet-interpret's summary as its writer lays it out (rows with their runs), on made-up numbers."""
+    rows = {"weak": {"row": "weak", "run": str(tmp_path / "runs" / "weak"), "classifier": "shallow",
+                     "fooling_rate": {"shallow": 0.8125, "small-cnn": 0.25}, "source_kept": {"shallow": 0.0625},
+                     "clean_accuracy": {"shallow": 0.875}, "l1_per_pixel": 0.125, "l2_per_image": 6.0}}
+    write_json(tmp_path / "modnet-interpret.json", {"rows": rows, "written": [str(tmp_path / "modnet-interpret.json")]})
+    html = build_report([tmp_path], tmp_path / "r.html").read_text()
+    table = _tables(html)["experiment-numbers"][0]
+    assert table[1] == ["weak", "shallow", "0.8125", "small-cnn: 0.250", "0.0625", "0.875", "0.125", "6"]
+    assert "weak = <code>" in html and "ModNet modifications" not in html
