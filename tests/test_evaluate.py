@@ -362,6 +362,7 @@ class _StubModel:
         self.conditional, self.num_classes, self.step = conditional, 4, 7
         self.checkpoint, self.images, self.asked = Path("step-0000007.pt"), images, []
         self.config = SimpleNamespace(data="stub:train")  # what the run trained on
+        self.family = SimpleNamespace(needs_sources=False)  # samples from noise, modifies no source images
 
     def sample(self, n, seed=0, labels=None):
         import torch

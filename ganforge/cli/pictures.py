@@ -8,11 +8,11 @@ from .base import add_data_root, add_seed, command
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+")
+    p.add_argument("runs", nargs="+", help="run directories, or experiment output folders (or their NAME.json)")
     p.add_argument("--out", required=True, help="FILE.html")
 
 
-@command("report", "one self-contained HTML report of one or more runs", report_arguments)
+@command("report", "one self-contained HTML report of runs and experiment outputs", report_arguments)
 def cmd_report(args) -> None:
     from ..report import build_report
 

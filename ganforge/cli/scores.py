@@ -13,6 +13,7 @@ def scoring_options(p: argparse.ArgumentParser) -> None:
     """The options ``score`` and ``eval`` share: which metrics, on which features, of how many images."""
     p.add_argument("--metrics", default=None, help="comma list (default fid,kid): fid, kid, prdc, ddm, ...; "
                    "l1, psnr, ssim for paired runs (pix2pix); cycle, target-class for unpaired runs (cyclegan); "
+                   "change (with cond-acc) for modnet runs; "
                    "eval only: ais (GAN, VAE), iwae (VAE)")
     p.add_argument("--features", default=None, help="feature extractor (default: each metric's own)")
     p.add_argument("--n", type=int, default=10_000, help="images per side (default 10,000)")

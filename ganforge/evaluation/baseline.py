@@ -28,9 +28,10 @@ BASELINE_FILE = "baseline.json"
 
 
 def has_baseline(metric: str) -> bool:
-    """Whether real training images can be scored by ``metric`` like samples (not a likelihood or paired one)."""
+    """Whether real training images can be scored by ``metric`` like samples (not a likelihood, paired or
+    source-comparing one)."""
     spec = METRICS.get(metric) if metric not in MODEL_METRICS else None
-    return spec is not None and not spec.needs_pairs and not spec.needs_cycles
+    return spec is not None and not (spec.needs_pairs or spec.needs_cycles or spec.needs_sources)
 
 
 def baseline_key(run: str | Path, metric: str, reference: str, n: int, seed: int, features: str | None) -> dict:

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import torch
 
 from ..data import load_images, test_split_of
-from ..models import SamplerRequest
+from ..models import SamplerRequest, to_uint8
 from ..training.trained import load
 from .cache import content_hash
 
@@ -37,14 +37,17 @@ class Side:
     targets: torch.Tensor | None = None  # ... and the targets ``images`` should match, uint8 (N, C, H, W)
     #: an unpaired run's (CycleGAN) translations of ``images`` back into ``inputs``' domain, F(G(x)), uint8
     reconstructions: torch.Tensor | None = None
+    #: an image-modifying run's (ModNet) real image that each of ``images`` modifies, uint8 (N, C, H, W)
+    sources: torch.Tensor | None = None
 
 
 def make_side(spec: str, images: torch.Tensor, kind: str, labels: torch.Tensor | None = None,
               class_names: list[str] | None = None, trained_on: str | None = None,
               sampling: dict | None = None, inputs: torch.Tensor | None = None,
-              targets: torch.Tensor | None = None, reconstructions: torch.Tensor | None = None) -> Side:
+              targets: torch.Tensor | None = None, reconstructions: torch.Tensor | None = None,
+              sources: torch.Tensor | None = None) -> Side:
     return Side(spec, images, kind, labels, class_names, content_hash(images, labels), trained_on, sampling,
-                inputs, targets, reconstructions)
+                inputs, targets, reconstructions, sources)
 
 
 def load_input(spec: str, n: int, seed: int, data_root: str | None = None) -> tuple[torch.Tensor, str]:
@@ -87,8 +90,19 @@ def _sample_run(spec: str, n: int, seed: int, sampler: Mapping[str, Any], checkp
         return make_side(spec, images, kind, trained_on=data, sampling=record)
     labels = torch.arange(n) % model.num_classes
     images, record = model.sample_timed(n, seed=seed, labels=labels, **sampler)
+    sources = _sources(model, n, seed) if model.family.needs_sources else None
     return make_side(spec, images, f"{kind}, labels i mod {model.num_classes}", labels, trained_on=data,
-                     sampling=record)
+                     sampling=record, sources=sources)
+
+
+def _sources(model, n: int, seed: int) -> torch.Tensor:
+    """The real images an image-modifying run (ModNet) modified in ``sample(n, seed)``: its latents are its
+    sources, drawn by the same ``sample_latent`` call with the same seed, as uint8 (N, C, H, W)."""
+    family = model.family
+    z = family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")  # (N, C*H*W) in G's range
+    shape = family.shape
+    x = z.view(n, shape.channels, shape.image_size, shape.image_size)
+    return to_uint8((x + 1) / 2 if family.out_range == "pm1" else x)
 
 
 def _translate_run(spec: str, model, n: int, seed: int, sampler: Mapping[str, Any], kind: str) -> Side:

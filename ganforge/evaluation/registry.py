@@ -41,16 +41,18 @@ class Metric:
     needs_logits: bool = False  # class logits: a softmax or argmax of the features must mean something
     needs_pairs: bool = False  # each generated image's target (a paired run, pix2pix); features unused
     needs_cycles: bool = False  # each generated image's source and reconstruction (an unpaired run, CycleGAN)
+    needs_sources: bool = False  # the real image each generated image modifies (an image-modifying run, ModNet)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(name: str, features: str, needs_labels: bool = False, needs_logits: bool = False,
-                    needs_pairs: bool = False, needs_cycles: bool = False, **params):
+                    needs_pairs: bool = False, needs_cycles: bool = False, needs_sources: bool = False, **params):
     """Decorator registering ``fn`` as metric ``name`` computed on ``features`` by default."""
     def wrap(fn):
-        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits, needs_pairs, needs_cycles))
+        METRICS.register(name)(Metric(fn, features, params, needs_labels, needs_logits, needs_pairs, needs_cycles,
+                                      needs_sources))
         return fn
     return wrap
 
@@ -278,3 +280,25 @@ def _cycle(real, fake, ctx):
 def _target_class(real, fake, ctx):
     """Share of translations the dataset classifier assigns to the target domain's class."""
     return {"target_class": M.conditional_accuracy(fake, ctx.generated_labels("target-class"))}
+
+
+# ---------------------------------------------------------------- image-modifying runs (ModNet)
+
+SOURCES_MISSING = ("{name} compares each modification with the real image it modifies; {spec} has no source "
+                   "images (expected a run of an image-modifying family, e.g. modnet)")
+
+
+@register_metric("change", "pixels", needs_sources=True, range="uint8 / 255 (pixels in [0, 1])",
+                 definition="each modification against its own source image: change_l1 = mean |result - source| "
+                            "per pixel, change_l2 = mean over images of ||result - source||_2",
+                 images="n test images, each sent to target class i mod K (as cond-acc)",
+                 reference="Basart 2017, Analysis of Generative Adversarial Models, section 2.5.3 (the size of "
+                           "the change a ModNet makes)")
+def _change(real, fake, ctx):
+    """How much a ModNet changes the images it modifies, in pixels on the [0, 1] scale."""
+    side = ctx.generated
+    if side is None or side.sources is None:
+        raise GanforgeError(SOURCES_MISSING.format(name="change", spec=side.spec if side else "the input"))
+    result, source = side.images.double() / 255, side.sources.double() / 255
+    return {"change_l1": float(M.l1_error(result, source).mean()),
+            "change_l2": float(M.l2_distance(result, source).mean())}

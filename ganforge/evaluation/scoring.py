@@ -18,7 +18,7 @@ from .cache import cached_features, preprocessing
 from .context import Context, Extras, make_extractor, no_labels_error
 from .inputs import Side, load_side
 from .likelihood import MODEL_METRICS
-from .registry import METRICS, check_logits
+from .registry import METRICS, SOURCES_MISSING, check_logits
 
 
 def score(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
@@ -38,6 +38,8 @@ def _check_requirements(specs: dict, features: str | None, gen: Side, input2: st
         if spec.needs_cycles and gen.reconstructions is None:
             raise GanforgeError(f"{name} compares each reconstruction F(G(x)) with its x; {input2} has none "
                                 f"(expected a run of an unpaired image-to-image family, e.g. cyclegan)")
+        if spec.needs_sources and gen.sources is None:
+            raise GanforgeError(SOURCES_MISSING.format(name=name, spec=input2))
         if spec.needs_logits:
             check_logits(name, features or spec.features)
 

@@ -12,7 +12,7 @@ from .frechet import frechet_distance, frechet_from_stats
 from .inception_score import inception_score
 from .kid import kid
 from .nearest_neighbours import memorisation_summary, nearest_neighbour_distances
-from .paired import l1_error, paired_scores, psnr, ssim
+from .paired import l1_error, l2_distance, paired_scores, psnr, ssim
 from .parzen import parzen_log_likelihood, pca_basis, select_parzen_sigma
 from .precision_recall import precision_recall
 
@@ -32,6 +32,7 @@ __all__ = [
     "memorisation_summary",
     "conditional_accuracy",
     "l1_error",
+    "l2_distance",
     "psnr",
     "ssim",
     "paired_scores",

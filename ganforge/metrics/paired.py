@@ -6,6 +6,7 @@ same formulas, are not installed here, so they are written with torch and tested
 computations (a pixel-window loop for SSIM).
 
 - ``l1_error``: mean absolute difference per image, sum |x - y| / (C H W).
+- ``l2_distance``: Euclidean norm of the difference per image, sqrt(sum (x - y)^2) (ModNet's size of change).
 - ``psnr``: peak signal-to-noise ratio, 10 log10(R^2 / MSE) with MSE the per-image mean squared error and R
   the data range (inf for identical images). The mean of per-image PSNRs is what super-resolution papers
   (e.g. Ledig et al. 2017, SRGAN) report; torchmetrics' default pools the MSE of the whole batch instead.
@@ -45,6 +46,12 @@ def l1_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of each image pair: (N,)."""
     x, y = _check(x, y, "l1")
     return (x - y).abs().flatten(1).mean(dim=1)
+
+
+def l2_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of each image pair's difference, sqrt(sum (x - y)^2) over C H W: (N,)."""
+    x, y = _check(x, y, "l2")
+    return (x - y).flatten(1).norm(dim=1)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:

@@ -6,7 +6,11 @@ evaluation record (as the thesis' Table 3.1) and overlaid generator-loss / metri
 the evidence its eval records keep: the class histogram (``modes``) and the nearest-neighbour panel
 (``memorisation``), drawn by :mod:`.sections` and :mod:`.charts`, its metrics over training with their
 baselines when several checkpoints were scored (``eval --every-checkpoint``, :mod:`.history`), and for a
-progressively grown run (``progan``) its growth phases with a sample grid from each (:mod:`.growth`).
+progressively grown run (``progan``) its growth phases with a sample grid from each (:mod:`.growth`). A ModNet
+run shows its modifications per target class and its fooling rate and size of change (:mod:`.modnet`); a run an
+experiment used shows that experiment's plot and numbers. A path that is an experiment's output folder (or its
+``NAME.json``) instead of a run gets a section of its own: plot, table of numbers and protocol
+(:mod:`.experiments`).
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from ..fileio import write_text
 from ..runs import RunDir
 from .charts import overlay
 from .growth import growth_section
+from .experiments import outputs_in, section as experiment_section, sections_for_run
 from .history import history_section, record_baselines
+from .modnet import modnet_section
 from .sections import histogram_section, panel_section
 
 # +1: higher is better, -1: lower is better. Metrics not listed are shown but not ranked.
@@ -51,6 +57,7 @@ def _evals(run: RunDir) -> list[dict]:
         out.append({"file": path.name, "path": path, "metrics": values, "step": protocol.get("step"),
                     "baseline": record_baselines(protocol, _labelled), "sampling": _sampling(protocol),
                     "protocol": json.dumps(protocol, indent=2, sort_keys=True),
+                    "features": protocol.get("features") if isinstance(protocol.get("features"), dict) else {},
                     "details": details if isinstance(details, dict) else {}})
     return out
 
@@ -99,7 +106,18 @@ def _run_context(path: Path) -> dict:
             "curves": _b64(run.curves_path), "evals": evals, "eval_keys": keys,
             "latest": evals[-1]["metrics"] if evals else {}, "eval_step": evals[-1]["step"] if evals else None,
             "log": log, "growth": growth_section(log, run.samples_dir), "histogram": histogram_section(evals), "panel": panel_section(evals),
-            "history": history_section(evals, lambda label: _direction(label) is not None)}
+            "history": history_section(evals, lambda label: _direction(label) is not None),
+            "modnet": modnet_section(config, grids, evals, log), "experiments": sections_for_run(path)}
+
+
+def _experiment_paths(path: Path) -> list[Path] | None:
+    """The experiment outputs ``path`` holds (a folder ``ganforge experiment`` wrote, or one NAME.json), else
+    None: then ``path`` is read as a run directory."""
+    if (path / "config.json").is_file():
+        return None
+    if path.is_file() and path.suffix == ".json":
+        return [path]
+    return outputs_in(path) or None
 
 
 def _rank(runs: list[dict]) -> list[str]:
@@ -115,14 +133,22 @@ def _rank(runs: list[dict]) -> list[str]:
 
 
 def build_report(run_dirs: list[str | Path], out: str | Path) -> Path:
-    """Write the HTML report of ``run_dirs`` to ``out`` (atomically) and return its path."""
+    """Write the HTML report of ``run_dirs`` to ``out`` (atomically) and return its path. Each path is a run
+    directory, or an experiment's output folder or summary ``NAME.json`` (its section: plot, numbers, protocol)."""
     if not run_dirs:
-        raise GanforgeError("report needs at least one run directory")
-    runs = [_run_context(Path(p)) for p in run_dirs]
+        raise GanforgeError("report needs at least one run directory or experiment output")
+    runs, experiments = [], []
+    for p in map(Path, run_dirs):
+        found = _experiment_paths(p)
+        if found is None:
+            runs.append(_run_context(p))
+        else:
+            experiments += [experiment_section(e) for e in found]
     env = jinja2.Environment(loader=jinja2.PackageLoader("ganforge", "report"),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True))
     html = env.get_template("template.html.j2").render(
-        title=", ".join(r["name"] for r in runs), runs=runs, version=__version__,
+        title=", ".join([r["name"] for r in runs] + [e["name"] for e in experiments]), runs=runs,
+        experiments=experiments, version=__version__,
         metric_names=_rank(runs), overlay=overlay(runs) if len(runs) > 1 else None,
         directions="lower is better for " + ", ".join(k for k, v in DIRECTIONS.items() if v < 0)
                    + "; higher for " + ", ".join(k for k, v in DIRECTIONS.items() if v > 0)
