@@ -33,7 +33,8 @@ and class filters.
 
 The luminance is torchvision's ``rgb_to_grayscale``. scikit-image and kornia, which have the edge filters, are
 not installed here; the Sobel operator is written as a fixed 3 x 3 convolution in torch (replicate padding, so
-image borders make no edges) and tested against a direct computation. Each task is a registered function, so a new task is one decorated function.
+image borders make no edges) and tested against a direct computation. Each task is a registered function, so a
+new task is one decorated function.
 """
 from __future__ import annotations
 

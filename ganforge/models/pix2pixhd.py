@@ -42,9 +42,9 @@ from ..errors import GanforgeError
 from ..losses.pix2pix import l1_reconstruction
 from ..losses.pix2pixhd import FM_WEIGHT, feature_matching, generator_objective, multiscale_d_objective, \
     multiscale_g_loss
-from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
+from ..nets import DISCRIMINATORS, GENERATORS, make_args
 from ..nets.pix2pixhd import CoarseToFine, MultiScalePatchGAN, half
-from .base import FAMILIES, Batch, apply_in_eval
+from .base import FAMILIES, Batch, apply_in_eval, build_fitting
 from .pix2pix import TaskPairedFamily
 
 PHASES = ("global", "local", "joint")
@@ -92,14 +92,11 @@ class Pix2PixHD(TaskPairedFamily):
         check_options(args, cfg.loss)
         self.check_task()
         plain = replace(shape, num_classes=0)  # the input image is the only condition
-        self.G = build_from_spec(GENERATORS, cfg.generator, plain, "generator")
-        if not isinstance(self.G, CoarseToFine):
-            raise GanforgeError(f"model.generator {cfg.generator['name']!r} does not fit family 'pix2pixhd' (it needs "
-                                f"the coarse-to-fine generator pix2pixhd-g)")
-        self.D = build_from_spec(DISCRIMINATORS, cfg.discriminator, plain, "discriminator")
-        if not isinstance(self.D, MultiScalePatchGAN):
-            raise GanforgeError(f"model.discriminator {cfg.discriminator['name']!r} is a {self.D.kind} discriminator; "
-                                f"family 'pix2pixhd' needs multi-scale ones (multiscale-patchgan)")
+        self.G = build_fitting(GENERATORS, cfg.generator, plain, "generator", lambda g: isinstance(g, CoarseToFine),
+                               "does not fit family 'pix2pixhd' (it needs the coarse-to-fine generator pix2pixhd-g)")
+        self.D = build_fitting(DISCRIMINATORS, cfg.discriminator, plain, "discriminator",
+                               lambda d: isinstance(d, MultiScalePatchGAN), "is a {kind} discriminator; family "
+                               "'pix2pixhd' needs multi-scale ones (multiscale-patchgan)")
         if args.global_images:  # the global phase shows D half-size pairs
             self.D.patch_sizes(shape.image_size // 2, "in the global phase")
         self.out_range = self.G.out_range
