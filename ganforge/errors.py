@@ -15,6 +15,12 @@ class TrainingDiverged(GanforgeError):
     other bad input; a hyperparameter sweep records the trial as diverged and goes on with the next one."""
 
 
+class DataMismatch(GanforgeError):
+    """Data that do not fit a setting that is fine in itself (a pair task that needs colour images given a
+    grayscale set). Raised where the data set's name is unknown; the training loop, which knows it, names it
+    in front of the message."""
+
+
 class GanforgeWarning(UserWarning):
     """A result that is computed but may mislead (e.g. a bandwidth chosen on images the model trained on);
     the CLI prints it as one ``ganforge: warning: ...`` line on stderr, and the protocol records it."""

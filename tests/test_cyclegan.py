@@ -388,3 +388,48 @@ def test_target_class_share_is_the_share_of_translations_classified_as_the_targe
     ctx = Context("fashion-mnist:test[class=1]", None, None, 0, side)
     assert METRICS.get("target-class").fn(logits, logits, ctx) == {"target_class": pytest.approx(3 / 5)}
     assert METRICS.get("target-class").needs_logits and METRICS.get("cycle").needs_cycles
+
+
+@needs_fashion
+def test_eval_direction_yx_scores_f_on_the_target_domain_against_domain_x(tmp_path, capsys):
+    import numpy as np
+
+    from ganforge.cli import main
+    from ganforge.evaluation import score
+    from ganforge.evaluation.inputs import load_side
+
+    run = ganforge.train("cyclegan-fashion-shoes", tmp_path / "r", **{**TINY, "steps": 1, "image_size": 28})
+    model = ganforge.load(run)
+    y, translated, reconstructed = model.translations(8, seed=2, direction="yx")
+    assert all(torch.equal(a, b) for a, b in zip((y, translated, reconstructed), model.cycles(8, seed=2)[3:]))
+    test_y = load_dataset("fashion-mnist:test[class=5]").images
+    assert all(bool((test_y == img).flatten(1).all(1).any()) for img in y)  # sandals, through F
+    side = load_side(str(run), 8, 2, direction="yx")
+    assert torch.equal(side.images, translated) and side.labels.tolist() == [7] * 8  # X's class: sneakers
+    result, record = evaluate_run(run, ["cycle", "fid"], features="pixels", n=8, seed=2, direction="yx")
+    want = paired_scores(reconstructed, y)  # G(F(y)) against y
+    assert {k: result[f"cycle_{k}_yx"] for k in want} == pytest.approx(want)
+    assert result["protocol"]["inputs"][0] == "fashion-mnist:test[class=7]"  # domain X's test split
+    assert "F: Y -> X" in result["protocol"]["kinds"][1] and "target class 7" in result["protocol"]["kinds"][1]
+    assert result["protocol"]["direction"].startswith("yx: ")
+    np.savez(tmp_path / "fy.npz", images=translated.permute(0, 2, 3, 1).numpy())  # F(y) scored as a plain set
+    plain = score("fashion-mnist:test[class=7]", str(tmp_path / "fy.npz"), ["fid"], "pixels", n=8, seed=2)
+    assert result["fid_yx"] == pytest.approx(plain["fid"])
+    assert record.name == "step-0000001-yx.json" and "fid" not in json.loads(record.read_text())
+    forward, forward_record = evaluate_run(run, ["cycle"], features="pixels", n=8, seed=2)
+    assert forward_record.name == "step-0000001.json" and record.is_file()  # both directions are kept
+    assert "cycle_l1" in forward and "cycle_l1_yx" not in forward
+    capsys.readouterr()
+    argv = ["eval", str(run), "--direction", "yx", "--metrics", "cycle", "--features", "pixels", "--n", "8"]
+    assert main([*argv, "--seed", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cycle_l1_yx"] == pytest.approx(want["l1"])
+    assert main([*argv, "--every-checkpoint"]) == 2
+    assert "--direction yx scores one checkpoint" in capsys.readouterr().err
+
+
+def test_direction_yx_of_an_image_set_is_a_one_line_error():
+    from ganforge.evaluation.inputs import load_side
+
+    with pytest.raises(GanforgeError, match=r"^--direction yx scores the reverse translator F: Y -> X of an "
+                                            r"unpaired run \(e.g. cyclegan\); fashion-mnist:test is not one$"):
+        load_side("fashion-mnist:test", 8, 0, direction="yx")

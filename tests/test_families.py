@@ -37,6 +37,8 @@ NETS = {
                            "level_discriminator": {"name": "lapgan-d", "width": 4}}},
     "srgan": {"generator": {"name": "srresnet", "width": 8, "blocks": 1},
               "discriminator": {"name": "srgan-d", "width": 8, "dense": 16}, "options": {"content": "mse"}},
+    "pix2pixhd": {"generator": {"name": "pix2pixhd-g", "width": 4, "global_blocks": 1, "local_blocks": 1},
+                  "discriminator": {"name": "multiscale-patchgan", "width": 4}, "loss": "lsgan"},
     "cyclegan": {"generator": {"name": "resnet-g", "width": 4, "blocks": 1},
                  "discriminator": {"name": "patchgan-image", "width": 4}, "loss": "lsgan"},
 }

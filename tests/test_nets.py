@@ -46,11 +46,14 @@ SUPPORTED = {
     "srgan-d": (28, 32),
     "lapgan-g": (14, 28),
     "lapgan-d": (14, 28),
+    "pix2pixhd-g": (28, 32),
+    "multiscale-patchgan": (28, 32),
 }
 UNSUPPORTED = {"resnet-g": 30, "patchgan-image": 4, "dcgan-g": 48, "dcgan-d": 16, "lucic-g": 32, "lucic-d": 64, "goodfellow-conv-d": 8,
                "cdcgan-g": 48, "acgan-d": 16, "lucic-vae-dec": 32, "small-dcgan-g": 48, "wgangp-g": 28,
                "wgangp-d": 64, "goodfellow-conv-g": 28, "villani-conv-g": 64, "villani-conv-d": 8,
-               "progan-g": 30, "progan-d": 12, "srresnet": 30, "srgan-d": 8}
+               "progan-g": 30, "progan-d": 12, "srresnet": 30, "srgan-d": 8, "pix2pixhd-g": 30,
+               "multiscale-patchgan": 4}
 Z_DIM = 24
 N = 4
 K = 10  # classes, for the conditional networks
@@ -72,8 +75,8 @@ def call_g(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary, paired, patch), and a scalar
-    touching every output head (to check that every parameter gets a gradient)."""
+    """The real/fake logit of any kind of discriminator (plain, conditional, auxiliary, paired, patch, multiscale),
+    and a scalar touching every output head (to check that every parameter gets a gradient)."""
     if d.kind == "conditional":
         out = d(x, torch.arange(len(x)) % K)
         return out, out.sum()
@@ -86,6 +89,10 @@ def call_d(d: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         patches = d(x)
         assert patches.dim() == 3 and patches.shape[0] == len(x)
         return patches.mean(dim=(1, 2)), patches.sum()
+    if d.kind == "multiscale":  # pix2pixHD: D(condition, image) -> per scale [activations ..., logits (N, P, P)]
+        outputs = d(torch.tanh(torch.randn_like(x)), x)
+        assert all(o[-1].dim() == 3 and o[-1].shape[0] == len(x) for o in outputs)
+        return sum(o[-1].mean(dim=(1, 2)) for o in outputs), sum(o[-1].sum() for o in outputs)
     if d.kind == "auxiliary":
         logit, classes = d(x)
         assert classes.shape == (len(x), K)

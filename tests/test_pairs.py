@@ -70,7 +70,7 @@ def test_colour_edges_use_the_luminance_and_fill_every_channel():
     rgb = _images(2, channels=3, size=8, seed=2)
     edges = make_inputs("edges", rgb)
     assert edges.shape == rgb.shape and torch.equal(edges[:, 0], edges[:, 1]) and torch.equal(edges[:, 0], edges[:, 2])
-    luma = (rgb.double() / 255 * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)).sum(1)
+    luma = (rgb.double() / 255 * torch.tensor([0.2989, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)).sum(1)
     want = np.clip(P.sobel_magnitude(luma[:, None]).numpy() / 4, 0, 1) * 255
     assert np.abs(edges[:, :1].numpy() - want).max() <= 0.5 + 1e-4
 

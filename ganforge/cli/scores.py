@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+from ..errors import GanforgeError
 from .base import (Parser, add_data_root, add_sampler_options, add_seed, command, describe_sampling,
                    sampler_settings)
 
@@ -59,6 +60,10 @@ def cmd_score(args) -> None:
 def eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.add_argument("--ref", default=None, help="reference DATASET:SPLIT (default: the run's test split)")
+    p.add_argument("--direction", choices=("xy", "yx"), default="xy",
+                   help="unpaired runs (cyclegan): xy scores G: X -> Y against data_target's test split (default), "
+                        "yx scores F: Y -> X against data's test split; its values end in _yx and its record is "
+                        "eval/step-N-yx.json")
     scoring_options(p)
     add_history_options(p)
     add_sampler_options(p)
@@ -114,9 +119,12 @@ def cmd_eval(args) -> None:
     from ..evaluation import check_metric_names, evaluate_run
 
     if args.every_checkpoint or args.at_steps is not None:
+        if args.direction != "xy":
+            raise GanforgeError(f"--direction {args.direction} scores one checkpoint; it does not combine with "
+                                f"--every-checkpoint or --at-steps yet")
         return eval_history(args)
     result, out = evaluate_run(args.run, check_metric_names(args.metrics), args.features, args.n, args.ref,
-                               args.seed, sampler_settings(args), likelihood_options(args))
+                               args.seed, sampler_settings(args), likelihood_options(args), direction=args.direction)
     print_result(result, args.json, None if args.json else out)
 
 

@@ -14,8 +14,9 @@ in pairs, so each task derives x deterministically from y. A task is named ``NAM
                    the interpolation baseline a super-resolution model must beat. F must divide the size.
                    (:func:`box_downscale` gives the small image itself, rounded to uint8, for networks
                    that upsample it, e.g. SRGAN; :func:`bicubic_upscale` enlarges such an image.)
-``gray``           grayscale -> colour: the luminance Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601, as
-                   PIL's ``convert("L")``); 3-channel images only.
+``gray``           grayscale -> colour: the luminance Y = 0.2989 R + 0.587 G + 0.114 B (ITU-R BT.601,
+                   torchvision's ``rgb_to_grayscale``; PIL's ``convert("L")`` uses 0.299), repeated over
+                   the three channels; 3-channel images only (a single-channel set is a one-line error).
 ``mask`` / ``mask:S``  inpainting: an S x S square (default half the image size) set to mid grey (128, the
                    0 of the generator's [-1, 1] range); its corner is a hash (splitmix64) of the task seed
                    and the image's index, so image i always loses the same square, whatever the set size.
@@ -30,9 +31,10 @@ training images took 2-5 s on one busy core here, reading them back a small frac
 sets are recomputed. The index of an image (for ``mask``) is its position in the loaded set, after slices
 and class filters.
 
-scikit-image and kornia, which have these filters, are not installed here; the Sobel operator is written as
-a fixed 3 x 3 convolution in torch (replicate padding, so image borders make no edges) and tested against a
-direct computation. Each task is a registered function, so a new task is one decorated function.
+The luminance is torchvision's ``rgb_to_grayscale``. scikit-image and kornia, which have the edge filters, are
+not installed here; the Sobel operator is written as a fixed 3 x 3 convolution in torch (replicate padding, so
+image borders make no edges) and tested against a direct computation. Each task is a registered function, so a
+new task is one decorated function.
 """
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.functional import rgb_to_grayscale
 
-from ..errors import GanforgeError
+from ..errors import DataMismatch, GanforgeError
 from ..fileio import atomic_path, cache_dir
 from ..registry import Registry
 from .base import ImageSet
@@ -54,20 +57,17 @@ from .base import ImageSet
 PairTask = Callable[[torch.Tensor, Optional[str], int, int], torch.Tensor]
 PAIR_TASKS: Registry[PairTask] = Registry("pair task")
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SOBEL_NORM = 4.0  # |g| of a unit step edge (the Sobel weights on one side sum to 4)
 MASK_VALUE = 128
-PAIRS_VERSION = 1  # part of the disk cache's key: bump it when a task's output changes
+PAIRS_VERSION = 2  # part of the disk cache's key: bump it when a task's output changes
 CACHE_MIN_IMAGES = 10_000
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
-    """Float images (N, C, H, W) -> (N, 1, H, W): the channel itself for C = 1, BT.601 luma for C = 3."""
-    if x.shape[1] == 1:
-        return x
-    weights = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * weights).sum(dim=1, keepdim=True)
+    """Float images (N, C, H, W) -> (N, 1, H, W): the channel itself for C = 1, the ITU-R BT.601 luma
+    0.2989 R + 0.587 G + 0.114 B for C = 3 (torchvision's ``rgb_to_grayscale``)."""
+    return x if x.shape[1] == 1 else rgb_to_grayscale(x)
 
 
 def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
@@ -146,7 +146,7 @@ def downscale(images: torch.Tensor, arg: Optional[str], seed: int, first: int) -
         raise GanforgeError("pair task downscale needs its factor (expected downscale:F, e.g. downscale:2)")
     factor = _int_arg("downscale", arg, 2, max(2, size // 2), "the downscaling factor")
     if images.shape[-2] % factor or size % factor:
-        raise GanforgeError(f"pair task downscale:{factor} needs an image size divisible by {factor}, "
+        raise DataMismatch(f"pair task downscale:{factor} needs an image size divisible by {factor}, "
                             f"got {images.shape[-2]}x{size}")
     x = F.avg_pool2d(images.float() / 255.0, factor)  # (N, C, H/F, W/F)
     x = F.interpolate(x, size=tuple(images.shape[-2:]), mode="bicubic", align_corners=False)  # (N, C, H, W)
@@ -159,7 +159,7 @@ def gray(images: torch.Tensor, arg: Optional[str], seed: int, first: int) -> tor
     if arg is not None:
         raise GanforgeError(f"pair task gray takes no argument, got gray:{arg}")
     if images.shape[1] != 3:
-        raise GanforgeError(f"pair task gray turns colour images into grayscale and needs 3-channel images, "
+        raise DataMismatch(f"pair task gray turns colour images into grayscale and needs 3-channel images, "
                             f"got {images.shape[1]} channel(s)")
     return _to_uint8(luminance(images.float() / 255.0), 3)
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from ..config import reference_data
 from ..data import test_split_of
+from ..errors import GanforgeError
 from ..fileio import write_json
 from ..runs import RunDir
 from ..training.trained import load
@@ -25,7 +26,7 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
                  n: int = 10_000, ref: str | None = None, seed: int = 0,
                  sampler: Mapping[str, Any] | None = None,
                  likelihood: LikelihoodOptions | None = None,
-                 checkpoint: int | str | Path | None = None) -> tuple[dict, Path]:
+                 checkpoint: int | str | Path | None = None, direction: str = "xy") -> tuple[dict, Path]:
     """Score a run's checkpoint (default its latest; a step number or a checkpoint file) against ``ref``
     (default: the test split of its dataset, or of its ``data_target`` for an unpaired model, CycleGAN); writes and returns ``RUN/eval/step-<step>.json``. The returned
     result holds the numbers and protocol only (``protocol["request"]``: the ``n`` and sampler settings asked
@@ -35,8 +36,16 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
 
     Likelihood metrics (``ais``, ``iwae``: :mod:`.likelihood`, with ``likelihood`` options) are written to
     their own records ``RUN/eval/step-<step>-<metric>.json``; their values join the returned result and their
-    protocols its ``protocol["likelihood"]``."""
+    protocols its ``protocol["likelihood"]``.
+
+    ``direction="yx"`` scores an unpaired run's (CycleGAN's) reverse translator F: Y -> X: n test images of its
+    ``data_target`` translated and, by default, compared with the test split of its ``data``; the values are
+    named with the suffix ``_yx`` (``fid_yx``, ``target_class_yx``, ``cycle_l1_yx``) and recorded in
+    ``RUN/eval/step-<step>-yx.json``, beside the record of G: X -> Y."""
     names = metrics or ["fid", "kid"]
+    likelihood_names = [m for m in names if m in MODEL_METRICS]
+    if direction != "xy" and likelihood_names:
+        raise GanforgeError(f"{likelihood_names[0]} scores a model's likelihood and has no --direction {direction}")
     if isinstance(checkpoint, int):
         checkpoint = RunDir(run).checkpoint_at(checkpoint)
     values, protocols, outs = {}, {}, []
@@ -50,22 +59,23 @@ def evaluate_run(run: str | Path, metrics: list[str] | None = None, features: st
         first = next(iter(protocols.values()))
         metrics_seen = {k: v for p in protocols.values() for k, v in p["metrics"].items()}
         return {**values, "protocol": {**first, "metrics": metrics_seen}}, outs[0]
-    result, out = _evaluate_features(run, feature_metrics, features, n, ref, seed, sampler, checkpoint)
+    result, out = _evaluate_features(run, feature_metrics, features, n, ref, seed, sampler, checkpoint, direction)
     if protocols:
         result.update(values)
         result["protocol"]["likelihood"] = protocols
     return result, out
 
 
-def _evaluate_features(run, metrics, features, n, ref, seed, sampler, checkpoint) -> tuple[dict, Path]:
+def _evaluate_features(run, metrics, features, n, ref, seed, sampler, checkpoint,
+                       direction: str = "xy") -> tuple[dict, Path]:
     """The feature metrics of :func:`evaluate_run`, scored and recorded in ``RUN/eval/step-<step>.json``."""
     model = load(run, checkpoint)
-    reference = ref or test_split_of(reference_data(model.config))
+    reference = ref or test_split_of(model.config.data if direction == "yx" else reference_data(model.config))
     result, extras = score_with_extras(reference, str(run), metrics, features, n, seed, model.config.data_root,
-                                       sampler, model.checkpoint)
+                                       sampler, model.checkpoint, direction)
     result["protocol"].update(checkpoint=str(model.checkpoint), step=model.step,
                               request={"n": n, "sampler": dict(sampler or {})})
-    out = record_path(run, model.step, sampler=sampler)
+    out = record_path(run, model.step, sampler=sampler, direction=direction)
     record = {**result, "details": write_pictures(extras, out)} if extras.details else result
     write_json(out, merge_record(out, record))
     return result, out
@@ -81,11 +91,12 @@ def sampler_tag(sampler: Mapping[str, Any] | None) -> str:
 
 
 def record_path(run: str | Path, step: int, metric: str | None = None,
-                sampler: Mapping[str, Any] | None = None) -> Path:
+                sampler: Mapping[str, Any] | None = None, direction: str = "xy") -> Path:
     """Where checkpoint ``step``'s scores are recorded: ``RUN/eval/step-<step>.json`` for the feature
-    metrics (with :func:`sampler_tag` when a sampler setting was asked for), a file of its own
-    (``step-<step>-<metric>.json``) for a likelihood metric."""
-    own = f"-{metric}" if metric in MODEL_METRICS else sampler_tag(sampler)
+    metrics (with :func:`sampler_tag` when a sampler setting was asked for, and ``-yx`` for an unpaired run's
+    reverse direction), a file of its own (``step-<step>-<metric>.json``) for a likelihood metric."""
+    own = f"-{metric}" if metric in MODEL_METRICS else sampler_tag(sampler) + ("" if direction == "xy" else
+                                                                              f"-{direction}")
     return Path(run) / "eval" / f"step-{step:07d}{own}.json"
 
 

@@ -20,6 +20,11 @@ from .inputs import Side, load_side
 from .likelihood import MODEL_METRICS
 from .registry import METRICS, SOURCES_MISSING, check_logits
 
+#: what the values of each direction of an unpaired run are called after (none for the default, G: X -> Y)
+SUFFIXES = {"xy": "", "yx": "_yx"}
+DIRECTION_NOTES = {"yx": "the reverse translator F: Y -> X on test images y of data_target (cycle: G(F(y)) "
+                         "against y), scored against data's test split; every value's name ends in _yx"}
+
 
 def score(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
           n: int = 10_000, seed: int = 0, data_root: str | None = None) -> dict:
@@ -47,10 +52,11 @@ def _check_requirements(specs: dict, features: str | None, gen: Side, input2: st
 def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None, features: str | None = None,
                       n: int = 10_000, seed: int = 0, data_root: str | None = None,
                       sampler: Mapping[str, Any] | None = None,
-                      checkpoint: str | Path | None = None) -> tuple[dict, Extras]:
+                      checkpoint: str | Path | None = None, direction: str = "xy") -> tuple[dict, Extras]:
     """:func:`score` and the :class:`Extras` (details, pictures) its metrics left; ``sampler``: the sampler
     settings for inputs that are runs of an iterative family (``{"steps": 20}``); ``checkpoint``: the checkpoint
-    to sample when ``input2`` is a run (default its latest)."""
+    to sample when ``input2`` is a run (default its latest); ``direction``: ``yx`` scores an unpaired run's
+    (CycleGAN's) reverse translator F: Y -> X instead of G, and every value's name ends in ``_yx``."""
     if n < 1:
         raise GanforgeError(f"--n must be a positive number of images, got {n}")
     for name in metrics or []:
@@ -62,13 +68,15 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
     for name, spec in specs.items():
         groups.setdefault(features or spec.features, []).append(name)
     ref = load_side(input1, n, seed, data_root, sampler)
-    gen = load_side(input2, n, seed, data_root, sampler, checkpoint)
+    gen = load_side(input2, n, seed, data_root, sampler, checkpoint, direction)
     _check_requirements(specs, features, gen, input2)
     result: dict = {}
     extras = Extras()
     protocol = {"inputs": [input1, input2], "kinds": [ref.kind, gen.kind], "n": [len(ref.images), len(gen.images)],
                 "content_sha1": [ref.content, gen.content], "seed": seed, "ganforge_version": __version__,
                 "sampling": [ref.sampling, gen.sampling], "features": {}, "metrics": {}}
+    if direction != "xy":
+        protocol["direction"] = f"{direction}: {DIRECTION_NOTES[direction]}"
     for feat_name, metric_names in groups.items():
         extractor = make_extractor(feat_name, input1, data_root)
         real, fake = (cached_features(s.images, extractor, s.content) for s in (ref, gen))
@@ -77,6 +85,7 @@ def score_with_extras(input1: str, input2: str, metrics: list[str] | None = None
         ctx = Context(input1, extractor, data_root, seed, gen, _class_names(ref, extractor), extras)
         for name in metric_names:
             values = _run_metric(name, specs[name], real, fake, ctx)
+            values = {f"{k}{SUFFIXES[direction]}": v for k, v in values.items()}
             result.update(values)
             protocol["metrics"][name] = {"features": feat_name, "values": sorted(values),
                                          "default_features": specs[name].features, **specs[name].params,

@@ -21,7 +21,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from ..config import CHOICES, ModelConfig, OptimConfig
 from ..errors import GanforgeError
-from ..nets import NetShape, make_args
+from ..nets import NetShape, build_from_spec, make_args
 from ..registry import Registry
 
 
@@ -349,6 +349,17 @@ def ema_with_warmup(decay: float):
 
 
 FAMILIES: Registry[type[Family]] = Registry("model family", base=Family)
+
+
+def build_fitting(registry: Registry, spec: Mapping[str, Any], shape: NetShape, key: str,
+                  fits: Callable[[nn.Module], bool], problem: str) -> nn.Module:
+    """The network of config section ``model.<key>`` (``spec``) built for ``shape``, checked to fit the family
+    that builds it: when ``fits(net)`` is false, the one-line error ``model.<key> 'NAME' <problem>``, where
+    ``problem`` may name the network's ``{kind}`` (e.g. "is a {kind} discriminator; family 'x' needs ...")."""
+    net = build_from_spec(registry, spec, shape, key)
+    if not fits(net):
+        raise GanforgeError(f"model.{key} {spec.get('name')!r} {problem.format(kind=getattr(net, 'kind', ''))}")
+    return net
 
 
 @torch.no_grad()

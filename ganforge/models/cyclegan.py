@@ -40,8 +40,8 @@ import torch
 from ..errors import GanforgeError
 from ..losses.cyclegan import generator_objective, l1_distance, lsgan_d_objective, lsgan_g_loss
 from ..metrics.paired import paired_scores
-from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
-from .base import FAMILIES, Batch, Family, apply_in_eval, to_uint8
+from ..nets import DISCRIMINATORS, GENERATORS, make_args
+from .base import FAMILIES, Batch, Family, apply_in_eval, build_fitting, to_uint8
 from .image_pool import ImagePool
 
 #: options.cycle_direction -> (forward cycle ||F(G(x)) - x||, backward cycle ||G(F(y)) - y||)
@@ -84,19 +84,14 @@ class CycleGAN(Family):
 
     @staticmethod
     def _generator(cfg, shape):
-        g = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
-        if not getattr(g, "takes_images", False):
-            raise GanforgeError(f"model.generator {cfg.generator['name']!r} does not fit family 'cyclegan' "
-                                f"(it needs an image-to-image generator, e.g. resnet-g)")
-        return g
+        return build_fitting(GENERATORS, cfg.generator, shape, "generator", lambda g: getattr(g, "takes_images", False),
+                             "does not fit family 'cyclegan' (it needs an image-to-image generator, e.g. resnet-g)")
 
     @staticmethod
     def _discriminator(cfg, shape):
-        d = build_from_spec(DISCRIMINATORS, cfg.discriminator, shape, "discriminator")
-        if d.kind not in ("plain", "patch"):
-            raise GanforgeError(f"model.discriminator {cfg.discriminator['name']!r} is a {d.kind} discriminator; "
-                                f"family 'cyclegan' needs one judging a single image (e.g. patchgan-image)")
-        return d
+        return build_fitting(DISCRIMINATORS, cfg.discriminator, shape, "discriminator",
+                             lambda d: d.kind in ("plain", "patch"), "is a {kind} discriminator; family 'cyclegan' "
+                             "needs one judging a single image (e.g. patchgan-image)")
 
     # ---- networks and optimisers
     def trainable(self):

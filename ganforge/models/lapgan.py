@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GanforgeError
-from ..nets import DISCRIMINATORS, GENERATORS, build_from_spec, make_args
+from ..nets import DISCRIMINATORS, GENERATORS, make_args
 from ..nets.pyramid import gaussian_pyramid, level_sizes, upsample
-from .base import FAMILIES, Batch, Family, SamplerRequest, to_uint8
+from .base import FAMILIES, Batch, Family, SamplerRequest, build_fitting, to_uint8
 from .gan import prepare_discriminator, update_discriminator
 from .laplacian import LaplacianDiscriminator, LaplacianGenerator, PairedCritic
 
@@ -48,6 +48,12 @@ def real_levels(images: torch.Tensor, levels: int) -> tuple[list[torch.Tensor], 
     g = gaussian_pyramid(images.float(), levels)
     lows = [upsample(g[k + 1]) for k in range(levels - 1)]
     return lows, [g[k] - low for k, low in enumerate(lows)] + [g[-1]]
+
+
+def plain_image_generator(g) -> bool:
+    """Whether ``g`` makes images from latents alone (no labels, images or low-pass input; a bounded range)."""
+    special = g.takes_labels or g.takes_images or getattr(g, "takes_low_pass", False)
+    return not special and g.out_range in ("pm1", "01")
 
 
 def level_losses(fn, *outputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -84,36 +90,24 @@ class LAPGAN(Family):
     # ---- building and checking the networks of each level
     @staticmethod
     def _coarse_generator(cfg, shape):
-        g = build_from_spec(GENERATORS, cfg.generator, shape, "generator")
-        special = g.takes_labels or g.takes_images or getattr(g, "takes_low_pass", False)
-        if special or g.out_range not in ("pm1", "01"):
-            raise GanforgeError(f"model.generator {cfg.generator['name']!r} does not fit family 'lapgan' (it needs "
-                                f"a plain image generator for the {shape.image_size}px coarsest level, e.g. mlp-g)")
-        return g
+        return build_fitting(GENERATORS, cfg.generator, shape, "generator", plain_image_generator,
+                             f"does not fit family 'lapgan' (it needs a plain image generator for the "
+                             f"{shape.image_size}px coarsest level, e.g. mlp-g)")
 
     @staticmethod
     def _coarse_discriminator(cfg, shape):
-        d = build_from_spec(DISCRIMINATORS, cfg.discriminator, shape, "discriminator")
-        if d.kind != "plain":
-            raise GanforgeError(f"model.discriminator {cfg.discriminator['name']!r} is a {d.kind} discriminator; "
-                                f"lapgan's coarsest level needs a plain one (e.g. mlp-d)")
-        return d
+        return build_fitting(DISCRIMINATORS, cfg.discriminator, shape, "discriminator", lambda d: d.kind == "plain",
+                             "is a {kind} discriminator; lapgan's coarsest level needs a plain one (e.g. mlp-d)")
 
     def _level_generator(self, shape):
-        spec = self.args.level_generator
-        g = build_from_spec(GENERATORS, spec, shape, "options.level_generator")
-        if not getattr(g, "takes_low_pass", False):
-            raise GanforgeError(f"model.options.level_generator {spec.get('name')!r} does not fit family 'lapgan' "
-                                f"(it needs a residual generator G(low, noise), e.g. lapgan-g)")
-        return g
+        return build_fitting(GENERATORS, self.args.level_generator, shape, "options.level_generator",
+                             lambda g: getattr(g, "takes_low_pass", False), "does not fit family 'lapgan' (it needs a "
+                             "residual generator G(low, noise), e.g. lapgan-g)")
 
     def _level_discriminator(self, shape):
-        spec = self.args.level_discriminator
-        d = build_from_spec(DISCRIMINATORS, spec, shape, "options.level_discriminator")
-        if d.kind != "paired":
-            raise GanforgeError(f"model.options.level_discriminator {spec.get('name')!r} is a {d.kind} "
-                                f"discriminator; lapgan's levels need a paired one (e.g. lapgan-d)")
-        return d
+        return build_fitting(DISCRIMINATORS, self.args.level_discriminator, shape, "options.level_discriminator",
+                             lambda d: d.kind == "paired", "is a {kind} discriminator; lapgan's levels need a paired "
+                             "one (e.g. lapgan-d)")
 
     # ---- latents and data
     def sample_latent(self, n: int, generator: torch.Generator | None = None,

@@ -27,6 +27,7 @@ translates n distinct test inputs. That machinery is :class:`PairedFamily`, shar
 """
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, replace
 from typing import Iterable, Optional
@@ -58,9 +59,9 @@ class PairedFamily(Family):
         self.source_inputs: Optional[torch.Tensor] = None
         self._memo: tuple[Optional[torch.Tensor], Optional[torch.Tensor]] = (None, None)
 
+    @abc.abstractmethod
     def make_paired_inputs(self, images: torch.Tensor) -> torch.Tensor:
         """The uint8 inputs (M, *input_shape) of uint8 targets (M, C, H, W), image i with index i."""
-        raise NotImplementedError
 
     def input_shape(self) -> tuple[int, int, int]:
         """(C, h, w) of the generator's inputs: the targets' own shape here."""
@@ -156,8 +157,22 @@ class PairedFamily(Family):
         return {**scores, **{f"{k}_input": v for k, v in baseline.items()}}
 
 
+class TaskPairedFamily(PairedFamily):
+    """A paired family whose inputs a pair task of :mod:`ganforge.data.pairs` derives from the targets: its
+    ``Args`` have ``task`` and ``task_seed`` (pix2pix, pix2pixhd)."""
+
+    def check_task(self) -> None:
+        """An unknown task, or one that does not fit the data's images, fails when the family is built."""
+        s = self.shape
+        make_inputs(self.args.task, torch.zeros(1, s.channels, s.image_size, s.image_size, dtype=torch.uint8))
+
+    def make_paired_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """The task's uint8 inputs of uint8 targets (M, C, H, W)."""
+        return cached_inputs(self.args.task, images.cpu(), self.args.task_seed)
+
+
 @FAMILIES.register("pix2pix")
-class Pix2Pix(PairedFamily):
+class Pix2Pix(TaskPairedFamily):
     """G: x -> y (a U-Net with dropout), D: (x, y) -> patch logits; cGAN loss + lambda L1."""
 
     unused_fields = ("encoder", "z_dist", "z_scale", "label_smoothing", "noisy_labels", "noisy_labels_range",
@@ -176,8 +191,7 @@ class Pix2Pix(PairedFamily):
         if not args.l1_weight >= 0 or not args.d_scale > 0:
             raise GanforgeError(f"pix2pix: model.options.l1_weight must be >= 0 and d_scale > 0, got "
                                 f"{args.l1_weight} and {args.d_scale}")
-        probe = torch.zeros(1, shape.channels, shape.image_size, shape.image_size, dtype=torch.uint8)
-        make_inputs(args.task, probe)  # an unknown task or one that does not fit these images fails now
+        self.check_task()
         unconditional = replace(shape, num_classes=0)  # the input image is the only condition
         self.G = build_from_spec(GENERATORS, cfg.generator, unconditional, "generator")
         if not getattr(self.G, "takes_images", False) or getattr(self.G, "scale", 1) != 1:
@@ -192,10 +206,6 @@ class Pix2Pix(PairedFamily):
             raise GanforgeError(f"model.loss={cfg.loss} adds a gradient penalty on a one-input critic; pix2pix's "
                                 f"D takes (input, output) pairs (expected ns, mm, lsgan, hinge or wgan)")
         self.out_range = self.G.out_range
-
-    def make_paired_inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """The task's uint8 inputs of uint8 targets (M, C, H, W)."""
-        return cached_inputs(self.args.task, images.cpu(), self.args.task_seed)
 
     # ---- hooks the loop calls
     def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:

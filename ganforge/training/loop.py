@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ..config import RunConfig, from_dict, to_dict
 from ..data import load_dataset, test_split_of
-from ..errors import GanforgeError, TrainingDiverged
+from ..errors import DataMismatch, GanforgeError, TrainingDiverged
 from ..fileio import atomic_path
 from ..logsinks import LogSinks, open_sinks, require
 from ..models import FAMILIES, generate_uint8
@@ -113,7 +113,10 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         data = prepare(load_dataset(cfg.data, cfg.data_root), cfg.image_size)
         self.shape = NetShape(data.channels, data.image_size, cfg.model.z_dim, data.num_classes)
-        self.family = FAMILIES.get(cfg.model.family)(cfg.model, self.shape).to(self.device)
+        try:
+            self.family = FAMILIES.get(cfg.model.family)(cfg.model, self.shape).to(self.device)
+        except DataMismatch as exc:  # e.g. pix2pix's gray task on a grayscale set: name the set
+            raise GanforgeError(f"data {cfg.data}: {exc}") from None
         if cfg.channels_last:  # NHWC convolutions: about 15% faster for DCGAN 64 px in bf16 on CPU
             self.family.to(memory_format=torch.channels_last)
         try:

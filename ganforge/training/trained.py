@@ -89,13 +89,18 @@ class TrainedModel:
         z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
         return self.family.sample_cycles(z)
 
-    def translations(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def translations(self, n: int, seed: int = 0,
+                     direction: str = "xy") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """An unpaired model's uint8 (N, C, H, W) x, G(x), F(G(x)) for ``n`` test images x of ``data``: the
-        first three of :meth:`cycles` (the same x), without translating the images of ``data_target``."""
+        first three of :meth:`cycles` (the same x), without translating the images of ``data_target``. With
+        ``direction="yx"``: y, F(y), G(F(y)) for ``n`` test images y of ``data_target``, the last three."""
         if not self.unpaired:
             raise GanforgeError(f"model family {self.config.model.family!r} does not translate unpaired images")
+        if direction not in ("xy", "yx"):
+            raise GanforgeError(f"translation direction {direction!r} is not one of: xy, yx")
         z = self.family.sample_latent(n, torch.Generator().manual_seed(seed), device="cpu")
-        return self.family.cycle_of(self.family.split(z)[0], "g")
+        x, y = self.family.split(z)
+        return self.family.cycle_of(x, "g") if direction == "xy" else self.family.cycle_of(y, "f")
 
     def pairs(self, n: int, seed: int = 0, use_ema: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A paired image-to-image model's (inputs, outputs, targets) as uint8 (N, C, H, W) for ``n`` pairs of
