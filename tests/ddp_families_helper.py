@@ -109,6 +109,7 @@ def run_case(out: str, name: str, case: dict) -> dict:
               "wrapped": {n: type(family.net(n)).__name__ for n in family.trainable()},
               "idle": _used_by_growth(family, seen, trained) if seen else []}
     if midway is not None:
+        record["midway"] = midway
         record["straight"] = save(trainer)
         record["resumed"] = resume(out, name, cfg, midway, case["steps"])
     return record

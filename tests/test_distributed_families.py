@@ -14,8 +14,8 @@ and saves each rank's state before and after. For each family the test then asse
 * the family's own state outside the networks (BEGAN's k_t, ProGAN's image count, CycleGAN's image pools and
   their random generators, Improved GAN's historical averages) agrees across ranks, so the checkpoint rank 0
   writes resumes every rank exactly;
-* for ProGAN (across two phase boundaries) and CycleGAN (with full pools), a 2-process run resumed from its
-  step-1 checkpoint ends bitwise where the straight run does.
+* for ProGAN and pix2pixHD (across two phase boundaries) and CycleGAN (with full pools), a 2-process run
+  resumed from an early checkpoint ends bitwise where the straight run does.
 
 The batch-norm running statistics of the trained networks are left out of the cross-rank comparison: DDP
 broadcasts rank 0's before every forward instead of reducing them (tests/test_distributed.py checks that), and
@@ -57,6 +57,11 @@ CASES = {
                                   "model.options.classifier_net": "shallow",
                                   "model.options.freeze_classifier": True}, 3),
     "pix2pix": ("pix2pix-fashion-sr2", W8, 3),
+    # 8 pairs a step: steps 1-2 global (G1 alone at 14 px), 3 local (G2 on a fixed G1), 4 joint
+    "pix2pixhd": ("pix2pixhd-fashion-edges", {"model.generator.width": 4, "model.generator.global_blocks": 1,
+                                              "model.generator.local_blocks": 1, "model.discriminator.width": 4,
+                                              "model.options.global_images": 16,
+                                              "model.options.local_images": 8}, 4),
     # one SRResNet-MSE step, then two GAN steps
     "srgan": ("srgan-fashion-x2", {"model.generator.width": 4, "model.generator.blocks": 1,
                                    "model.discriminator.width": 4, "model.discriminator.dense": 8,
@@ -81,7 +86,7 @@ CASES = {
 }
 
 #: case name -> the step whose checkpoint a second run resumes from (in the same launch)
-RESUME_AT = {"progan": 1, "cyclegan": 1}
+RESUME_AT = {"progan": 1, "cyclegan": 1, "pix2pixhd": 2}
 
 pytestmark = pytest.mark.skipif(not _fashion_available(),
                                 reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
@@ -170,10 +175,26 @@ def test_frozen_classifier_and_stage_layers_are_really_exempt(ranks: Path) -> No
     assert stages == [(0.0, 1.0), (1.0, 0.0), (1.0, 0.5), (1.0, 1.0)]
 
 
+def test_pix2pixhd_changes_phase_on_the_global_pair_count_and_trains_each_part_in_its_phase(ranks: Path) -> None:
+    """Both ranks pass global (2 steps), local (1) and joint (1) at the same steps, counting 8 pairs a step; G1's
+    output layer is trained by the global phase only, so it ends where the step-2 checkpoint has it."""
+    r0, r1 = _load(ranks, "pix2pixhd")
+    for record in (r0, r1):
+        assert [s["phase"] for s in record["stats"]] == [0.0, 0.0, 1.0, 2.0]
+        assert int(record["after"]["images_seen"]) == 4 * 8
+    midway = load_checkpoint(r0["midway"])["model"]
+    out_layer = [k for k in r0["trained"] if k.startswith("G.global_out.")]
+    assert out_layer and all(torch.equal(midway[k], r0["after"][k]) for k in out_layer)
+    assert all(not torch.equal(r0["initial"][k], midway[k]) for k in out_layer)
+    features = [k for k in r0["trained"] if k.startswith("G.global_features.")]
+    assert any(not torch.equal(midway[k], r0["after"][k]) for k in features)  # the joint step trains G1 again
+
+
 @pytest.mark.parametrize("name", list(RESUME_AT))
 def test_two_process_resume_is_bitwise_identical(ranks: Path, name: str) -> None:
-    """Rank 1 continues from the checkpoint rank 0 wrote with its own data shard and RNG, and, for ProGAN, its
-    networks wrapped for the restored phase; CycleGAN's pools are the same on both ranks, so both resume them."""
+    """Rank 1 continues from the checkpoint rank 0 wrote with its own data shard and RNG, and, for ProGAN and
+    pix2pixHD, its networks wrapped for the restored phase; CycleGAN's pools are the same on both ranks, so both
+    resume them."""
     record, _ = _load(ranks, name)
     straight, resumed = (load_checkpoint(record[key]) for key in ("straight", "resumed"))
     assert straight["step"] == resumed["step"] == CASES[name][2]

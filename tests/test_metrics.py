@@ -25,7 +25,7 @@ def test_exports_exactly():
         "frechet_distance", "frechet_from_stats", "kid", "inception_score", "parzen_log_likelihood",
         "select_parzen_sigma", "pca_basis", "ddm", "ddm_relative", "precision_recall", "density_coverage",
         "nearest_neighbour_distances", "memorisation_summary", "conditional_accuracy",
-        "l1_error", "psnr", "ssim", "paired_scores"])
+        "l1_error", "l2_distance", "psnr", "ssim", "paired_scores"])
     for name in M.__all__:
         assert callable(getattr(M, name))
 

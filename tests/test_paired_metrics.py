@@ -11,7 +11,7 @@ import torch
 
 import ganforge
 from ganforge.errors import GanforgeError
-from ganforge.metrics import l1_error, paired_scores, psnr, ssim
+from ganforge.metrics import l1_error, l2_distance, paired_scores, psnr, ssim
 
 from conftest import TINY, needs_fashion
 
@@ -31,6 +31,15 @@ def test_l1_and_psnr_are_their_definitions():
     np.testing.assert_allclose(psnr(x, y).numpy(), 10 * np.log10(1.0 / mse), rtol=1e-12)
     np.testing.assert_allclose(psnr(255 * x, 255 * y, data_range=255).numpy(), 10 * np.log10(1.0 / mse), rtol=1e-10)
     assert math.isinf(psnr(x, x)[0].item())
+
+
+def test_l2_distance_is_the_euclidean_norm_of_each_pair_difference():
+    x, y = _pair(4, 3)
+    want = [math.sqrt(sum(float(v) ** 2 for v in (x[i] - y[i]).reshape(-1).tolist())) for i in range(4)]
+    np.testing.assert_allclose(l2_distance(x, y).numpy(), want, rtol=1e-12)
+    assert l2_distance(x, x).abs().max().item() == 0.0
+    with pytest.raises(GanforgeError, match=r"^l2: expected two image batches"):
+        l2_distance(x, y[:, :1])
 
 
 def _ssim_by_windows(a: np.ndarray, b: np.ndarray, size: int = 11, sigma: float = 1.5, r: float = 1.0) -> float:

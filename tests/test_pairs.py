@@ -227,6 +227,12 @@ def test_test_split_keeps_class_filters_and_drops_slices():
     assert held_out_split("mnist-5k:train") == "mnist-5k:test"
 
 
+def test_a_file_dataset_is_its_own_held_out_reference():
+    assert held_out_split("npz:/data/pairs.npz[:500]") == "npz:/data/pairs.npz"
+    assert held_out_split("npy:x.npy[class=1]") == "npy:x.npy[class=1]"
+    assert held_out_split("folder:/data/shoes") == "folder:/data/shoes"
+
+
 @needs_fashion
 @pytest.mark.parametrize("spec, message", [
     ("fashion-mnist:test[class=10]", "dataset filter [class=10] of fashion-mnist:test: class 10 does not exist "

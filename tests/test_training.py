@@ -187,7 +187,10 @@ def test_load_and_sample_are_deterministic_and_batch_size_free(tmp_path):
 def test_every_preset_trains_two_steps(tmp_path, preset):
     """One contract test over the preset registry: each trains through the CLI, logs finite losses and samples
     its geometry. A preset that loads a cached dataset classifier (ModNet's interpretability presets) gets an
-    untrained classifier file of the same network for these 28x28 grey images instead of training one."""
+    untrained classifier file of the same network for these 28x28 grey images instead of training one. A preset
+    whose pair task turns colour into gray (pix2pix-cifar-gray) gets 64 random 28x28 colour images instead of
+    Fashion-MNIST, which it refuses."""
+    import numpy as np
     from safetensors.torch import save_file
 
     from ganforge.cli import main
@@ -197,6 +200,10 @@ def test_every_preset_trains_two_steps(tmp_path, preset):
     if "classifier_init" in load_preset(preset).get("model", {}).get("options", {}):
         save_file(SmallCNN(1, 10).state_dict(), str(tmp_path / "classifier.safetensors"))
         extra["model.options.classifier_init"] = str(tmp_path / "classifier.safetensors")
+    if load_preset(preset).get("model", {}).get("options", {}).get("task") == "gray":
+        colour = np.random.default_rng(0).integers(0, 256, size=(64, 28, 28, 3), dtype=np.uint8)
+        np.savez(tmp_path / "colour.npz", images=colour)
+        extra["data"] = f"npz:{tmp_path / 'colour.npz'}"
     overrides = [f"{k}={v}" for k, v in {**TINY, "batch_size": 8, "eval_every": 0, "steps": 2, **extra}.items()]
     assert main(["train", preset, "--out", str(tmp_path / "r"), *overrides]) == 0
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
@@ -206,7 +213,8 @@ def test_every_preset_trains_two_steps(tmp_path, preset):
         assert losses and all(math.isfinite(v) for v in losses)
     model = ganforge.load(tmp_path / "r")
     size = model.config.image_size or 28
-    assert model.sample(3, seed=0).shape == (3, 1, size, size)
+    channels = 3 if "data" in extra else 1
+    assert model.sample(3, seed=0).shape == (3, channels, size, size)
 
 
 def test_eval_every_logs_metric_curves_without_changing_training(tmp_path, monkeypatch, mnist5k_classifier):

@@ -85,10 +85,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def test_split_of(spec: str) -> str:
     """A dataset's held-out reference: its test split, keeping class filters and dropping slices
     (``fashion-mnist:train[:2000]`` -> ``fashion-mnist:test``; ``fashion-mnist:train[class=7]`` ->
-    ``fashion-mnist:test[class=7]``, so a one-class run is compared with test images of its class)."""
+    ``fashion-mnist:test[class=7]``, so a one-class run is compared with test images of its class). A dataset
+    whose "split" is a path (``npz:PATH``, ``npy:PATH``, ``folder:PATH``) has no separate test split: its held-out
+    reference is the whole file or folder (``npz:a.npz[:500]`` -> ``npz:a.npz``); give another with ``--ref``."""
     body, selectors = split_selectors(spec)
     kept = "".join(f"[{s}]" for s in selectors if CLASS_RE.match(s))
-    return f"{body.split(':', 1)[0]}:test{kept}"
+    name, split = parse_spec(body)
+    if name in DATASETS and getattr(DATASETS.get(name), "splits", ()) is None:
+        return f"{name}:{split}{kept}"
+    return f"{name}:test{kept}"
 
 
 SLICE_RE = re.compile(r"^(?P<start>\d*):(?P<stop>\d*)$")

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Optional
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -304,6 +305,11 @@ class Family(nn.Module, abc.ABC):
         finally:
             g.train(was_training)
         return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
+
+
+def world_size() -> int:
+    """Processes sharing the global batch (1 outside torchrun)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

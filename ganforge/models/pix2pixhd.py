@@ -26,8 +26,13 @@ feature-matching loss, at CPU scale (28 px Fashion-MNIST, 32 px user data).
   boundary exactly as an uninterrupted one, and a loaded model knows its phase.
 - Sampling: during the global phase (and for a checkpoint taken in it) the model's output is G1's image of
   half(x) upsampled bilinearly to full size, since G2 has not trained yet; afterwards the full network's.
-- Optimiser as the paper's: Adam, lr 2e-4, betas (0.5, 0.999). The family refuses to run under torchrun (a phase
-  leaves parameters without gradients, which DistributedDataParallel as the loop builds it refuses).
+- Optimiser as the paper's: Adam, lr 2e-4, betas (0.5, 0.999).
+- Under torchrun, as family ``progan`` does: the phases count the pairs of the global batch (every process's),
+  so all processes change phase at the same step, and G is wrapped in DistributedDataParallel for one phase at a
+  time, ignoring the parameters that phase gives no gradient (G2's in the global phase, G1's in the local one,
+  G1's output layer in the joint one: :meth:`~ganforge.nets.pix2pixhd.CoarseToFine.unused_parameter_names`);
+  both networks are wrapped anew when a phase begins (:meth:`Pix2PixHD._wrap_for`), and a resumed run wraps
+  them for the phase it resumes in.
 """
 from __future__ import annotations
 
@@ -35,7 +40,6 @@ import contextlib
 from dataclasses import dataclass, replace
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from ..errors import GanforgeError
@@ -44,11 +48,13 @@ from ..losses.pix2pixhd import FM_WEIGHT, feature_matching, generator_objective,
     multiscale_g_loss
 from ..nets import DISCRIMINATORS, GENERATORS, make_args
 from ..nets.pix2pixhd import CoarseToFine, MultiScalePatchGAN, half
-from .base import FAMILIES, Batch, apply_in_eval, build_fitting
+from .base import FAMILIES, Batch, apply_in_eval, build_fitting, world_size
 from .pix2pix import TaskPairedFamily
 
 PHASES = ("global", "local", "joint")
 GLOBAL, LOCAL, JOINT = range(3)
+#: the generator call that trains in each phase: G1 alone at half size; G2 on a fixed G1; everything
+CALLS = {GLOBAL: {"coarse": True}, LOCAL: {"fixed_global": True}, JOINT: {}}
 
 
 def phase_at(images: int, global_images: int, local_images: int) -> int:
@@ -102,28 +108,49 @@ class Pix2PixHD(TaskPairedFamily):
         self.out_range = self.G.out_range
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))  # real pairs shown to D
         self.register_buffer("phase", torch.tensor(phase_at(0, args.global_images, args.local_images)))
+        self._wrapper, self._wrapped_phase = None, None  # under torchrun: the loop's wrapper, the phase wrapped for
 
     # ---- the schedule
     def current_phase(self) -> int:
         """The phase of the last step trained (of the first step, before any)."""
         return int(self.phase)
 
+    def next_phase(self) -> int:
+        """The phase of the next step, from the count of pairs shown so far."""
+        return phase_at(int(self.images_seen), self.args.global_images, self.args.local_images)
+
     def _advance(self, batch: Batch, opts) -> int:
-        """The phase of this step; entering a new one clears the optimisers' states. Counts the batch."""
-        now = phase_at(int(self.images_seen), self.args.global_images, self.args.local_images)
+        """The phase of this step; entering a new one clears the optimisers' states (and, under torchrun, wraps
+        the networks for it). Counts the batch of every process."""
+        now = self.next_phase()
         if now != self.current_phase():
             if self.args.reset_optimizers:
                 for opt in opts.values():
                     opt.state.clear()
             self.phase.fill_(now)
-        self.images_seen += batch.images.shape[0]
+        self._wrap_for(now)
+        self.images_seen += batch.images.shape[0] * world_size()
         return now
 
     def wrap(self, wrapper) -> None:
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            raise GanforgeError("family 'pix2pixhd' does not run under torchrun yet (its phases leave parameters "
-                                "without gradients, which DistributedDataParallel refuses); train it in one process")
-        super().wrap(wrapper)
+        """Under torchrun, wrap G and D for the phase of the next step and keep ``wrapper`` to wrap them anew when
+        a phase begins; in one process (torch.compile alone) wrap them once."""
+        if world_size() == 1:
+            super().wrap(wrapper)
+            return
+        self._wrapper, self._wrapped_phase = wrapper, None
+        self.distributed = True
+        self._wrap_for(self.next_phase())
+
+    def _wrap_for(self, phase: int) -> None:
+        """Wrap G and D for ``phase`` (once per phase): DistributedDataParallel leaves the parameters that
+        phase's generator call gives no gradient alone (``_ddp_params_and_buffers_to_ignore``, the attribute its
+        constructor reads; what ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` sets)."""
+        if self._wrapper is None or phase == self._wrapped_phase:
+            return
+        self.G._ddp_params_and_buffers_to_ignore = sorted(self.G.unused_parameter_names(**CALLS[phase]))
+        self._runners = {name: self._wrapper(net) for name, net in self.trainable().items()}
+        self._wrapped_phase = phase
 
     # ---- what each phase trains
     @staticmethod
@@ -134,7 +161,7 @@ class Pix2PixHD(TaskPairedFamily):
     @staticmethod
     def _generate(g: nn.Module, x: torch.Tensor, phase: int) -> torch.Tensor:
         """G1's half-size image in the global phase, else the full network's (G1 fixed in the local phase)."""
-        return g.coarse(x) if phase == GLOBAL else g(x, fixed_global=phase == LOCAL)
+        return g(x, **CALLS[phase])
 
     def d_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
         """The discriminators descend sum_k 1/2 [(D_k(s, x) - 1)^2 + D_k(s, G(s))^2] (means over patches)."""

@@ -38,13 +38,12 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from ..errors import GanforgeError
 from ..nets.progan import Progressive
 from ..nets.progressive import reals_at
-from .base import Batch, FAMILIES
+from .base import FAMILIES, Batch, world_size
 from .gan import GAN
 
 
@@ -89,11 +88,6 @@ class AtStage(nn.Module):
         return self.d(x, self.stage, self.alpha)
 
 
-def _world() -> int:
-    """Processes sharing the global batch (1 outside torchrun)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
 def _whole(name: str, value, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise GanforgeError(f"model.options.{name} of family 'progan' must be a whole number of images >= {low}, "
@@ -135,7 +129,7 @@ class ProGAN(GAN):
     def wrap(self, wrapper) -> None:
         """Under torchrun, wrap G and D for the current phase (:meth:`_wrap_for`) and keep ``wrapper`` to wrap them
         anew when a phase begins; in one process (torch.compile alone) wrap them once."""
-        if _world() == 1:
+        if world_size() == 1:
             super().wrap(wrapper)
             return
         self._wrapper, self._wrapped_phase = wrapper, None
@@ -192,7 +186,7 @@ class ProGAN(GAN):
         wrap the networks for it), show D the reals at the current stage (blended while fading) and run the GAN's D
         update."""
         before = self.growth()
-        self.images_seen += batch.images.shape[0] * _world()
+        self.images_seen += batch.images.shape[0] * world_size()
         now = self.growth()
         if now.phase != before.phase and self.args.reset_optimizers:
             for opt in opts.values():

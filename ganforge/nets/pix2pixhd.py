@@ -114,10 +114,15 @@ class CoarseToFine(Generator):
                                         *_up(2 * w, w, n), _to_image(w, c))  # G2^(B): (N, C, S, S)
         init_normal_(self, 0.02, bn_std=0.02)
 
-    def forward(self, x: torch.Tensor, enhance: bool = True, fixed_global: bool = False) -> torch.Tensor:
-        """(N, C, S, S) -> (N, C, S, S). ``enhance=False``: G1's image of half(x), upsampled bilinearly to S (what
-        the model shows while only G1 has trained). ``fixed_global``: G1 runs without gradients (G2 trains
-        alone on a fixed G1, the authors' ``niter_fix_global``)."""
+    def forward(self, x: torch.Tensor, enhance: bool = True, fixed_global: bool = False,
+                coarse: bool = False) -> torch.Tensor:
+        """(N, C, S, S) -> (N, C, S, S). ``coarse``: G1's own image of half(x), (N, C, S/2, S/2) (what G1 trains
+        on alone; a keyword of forward, not only :meth:`coarse`, so a DistributedDataParallel wrapper sees the
+        call). ``enhance=False``: that image upsampled bilinearly to S (what the model shows while only G1 has
+        trained). ``fixed_global``: G1 runs without gradients (G2 trains alone on a fixed G1, the authors'
+        ``niter_fix_global``)."""
+        if coarse:
+            return self.coarse(x)
         if not enhance:
             return F.interpolate(self.coarse(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not fixed_global):
@@ -128,9 +133,12 @@ class CoarseToFine(Generator):
         """G1 alone: (N, C, S, S) -> its image of half(x), (N, C, S/2, S/2) in [-1, 1]."""
         return self.global_out(self.global_features(half(x)))
 
-    def unused_parameter_names(self) -> set[str]:
-        """Parameters not on the full-size path (G1's output layer, trained in the global phase only)."""
-        return {f"global_out.{name}" for name, _ in self.global_out.named_parameters()}
+    def unused_parameter_names(self, coarse: bool = False, fixed_global: bool = False) -> set[str]:
+        """The parameters a training call ``G(x, coarse=..., fixed_global=...)`` gives no gradient: G2's with
+        ``coarse``, G1's with ``fixed_global``, and G1's output layer on the full-size path."""
+        parts = ("local_front", "local_back") if coarse else ("global_features", "global_out") if fixed_global \
+            else ("global_out",)
+        return {f"{part}.{name}" for part in parts for name, _ in getattr(self, part).named_parameters()}
 
 
 def check_generator_args(shape: NetShape, args: CoarseToFine.Args) -> None:
