@@ -307,6 +307,45 @@ class Family(nn.Module, abc.ABC):
         return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
 
 
+class WrappedPerPhase:
+    """Mixin (before the family class) for families whose training phases leave parameters without gradients
+    (ProGAN's growth stages, pix2pixHD's global/local/joint phases). Under torchrun the trainable networks are
+    wrapped anew once per phase, DistributedDataParallel ignoring the parameters the phase does not train
+    (``_ddp_params_and_buffers_to_ignore``, the attribute its constructor reads: what
+    ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` sets); in one process they are
+    wrapped once, as every family's. A family defines :meth:`phase_now` and :meth:`idle_parameters` and calls
+    :meth:`wrap_for_phase` when a step starts; a resumed run is wrapped for the phase it resumes in."""
+
+    _wrapper: Optional[Callable[[nn.Module], nn.Module]] = None
+    _wrapped_phase: Optional[int] = None
+
+    def phase_now(self) -> int:
+        """The phase of the step being taken (of the next one, between steps)."""
+        raise NotImplementedError
+
+    def idle_parameters(self) -> dict[nn.Module, set[str]]:
+        """For each trainable network, the names of its parameters the current phase gives no gradient."""
+        raise NotImplementedError
+
+    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        if world_size() == 1:
+            super().wrap(wrapper)  # type: ignore[misc]
+            return
+        self._wrapper, self._wrapped_phase = wrapper, None
+        self.distributed = True
+        self.wrap_for_phase()
+
+    def wrap_for_phase(self) -> None:
+        """Under torchrun, wrap the trainable networks for the current phase unless they already are."""
+        phase = self.phase_now()
+        if self._wrapper is None or phase == self._wrapped_phase:
+            return
+        for net, names in self.idle_parameters().items():
+            net._ddp_params_and_buffers_to_ignore = sorted(names)
+        self._runners = {name: self._wrapper(net) for name, net in self.trainable().items()}  # type: ignore[attr-defined]
+        self._wrapped_phase = phase
+
+
 def world_size() -> int:
     """Processes sharing the global batch (1 outside torchrun)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -31,7 +31,7 @@ feature-matching loss, at CPU scale (28 px Fashion-MNIST, 32 px user data).
   so all processes change phase at the same step, and G is wrapped in DistributedDataParallel for one phase at a
   time, ignoring the parameters that phase gives no gradient (G2's in the global phase, G1's in the local one,
   G1's output layer in the joint one: :meth:`~ganforge.nets.pix2pixhd.CoarseToFine.unused_parameter_names`);
-  both networks are wrapped anew when a phase begins (:meth:`Pix2PixHD._wrap_for`), and a resumed run wraps
+  both networks are wrapped anew when a phase begins (:class:`~.base.WrappedPerPhase`), and a resumed run wraps
   them for the phase it resumes in.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ from ..losses.pix2pixhd import FM_WEIGHT, feature_matching, generator_objective,
     multiscale_g_loss
 from ..nets import DISCRIMINATORS, GENERATORS, make_args
 from ..nets.pix2pixhd import CoarseToFine, MultiScalePatchGAN, half
-from .base import FAMILIES, Batch, apply_in_eval, build_fitting, world_size
+from .base import FAMILIES, Batch, WrappedPerPhase, apply_in_eval, build_fitting, world_size
 from .pix2pix import TaskPairedFamily
 
 PHASES = ("global", "local", "joint")
@@ -77,7 +77,7 @@ class Shown(nn.Module):
 
 
 @FAMILIES.register("pix2pixhd")
-class Pix2PixHD(TaskPairedFamily):
+class Pix2PixHD(WrappedPerPhase, TaskPairedFamily):
     """G: coarse-to-fine (G1 + G2), D: multi-scale PatchGANs; LSGAN + lambda feature matching; global then joint."""
 
     unused_fields = ("encoder", "z_dist", "z_scale", "label_smoothing", "noisy_labels", "noisy_labels_range",
@@ -108,7 +108,6 @@ class Pix2PixHD(TaskPairedFamily):
         self.out_range = self.G.out_range
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))  # real pairs shown to D
         self.register_buffer("phase", torch.tensor(phase_at(0, args.global_images, args.local_images)))
-        self._wrapper, self._wrapped_phase = None, None  # under torchrun: the loop's wrapper, the phase wrapped for
 
     # ---- the schedule
     def current_phase(self) -> int:
@@ -128,29 +127,16 @@ class Pix2PixHD(TaskPairedFamily):
                 for opt in opts.values():
                     opt.state.clear()
             self.phase.fill_(now)
-        self._wrap_for(now)
+        self.wrap_for_phase()
         self.images_seen += batch.images.shape[0] * world_size()
         return now
 
-    def wrap(self, wrapper) -> None:
-        """Under torchrun, wrap G and D for the phase of the next step and keep ``wrapper`` to wrap them anew when
-        a phase begins; in one process (torch.compile alone) wrap them once."""
-        if world_size() == 1:
-            super().wrap(wrapper)
-            return
-        self._wrapper, self._wrapped_phase = wrapper, None
-        self.distributed = True
-        self._wrap_for(self.next_phase())
+    def phase_now(self) -> int:
+        return self.next_phase()
 
-    def _wrap_for(self, phase: int) -> None:
-        """Wrap G and D for ``phase`` (once per phase): DistributedDataParallel leaves the parameters that
-        phase's generator call gives no gradient alone (``_ddp_params_and_buffers_to_ignore``, the attribute its
-        constructor reads; what ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` sets)."""
-        if self._wrapper is None or phase == self._wrapped_phase:
-            return
-        self.G._ddp_params_and_buffers_to_ignore = sorted(self.G.unused_parameter_names(**CALLS[phase]))
-        self._runners = {name: self._wrapper(net) for name, net in self.trainable().items()}
-        self._wrapped_phase = phase
+    def idle_parameters(self) -> dict[nn.Module, set[str]]:
+        """G's parameters the current phase's generator call gives no gradient (D trains whole in every phase)."""
+        return {self.G: self.G.unused_parameter_names(**CALLS[self.next_phase()])}
 
     # ---- what each phase trains
     @staticmethod

@@ -24,7 +24,7 @@ expects a gradient for every parameter it manages, and the layers of the stages 
 network is wrapped for the current phase only: DDP ignores the parameters that phase leaves out
 (:meth:`~ganforge.nets.progan.Progressive.unused_parameter_names`), and when a phase begins -- on every process
 at the same step, since the phase is a function of the count -- G and D are wrapped anew
-(:meth:`ProGAN._wrap_for`). ``find_unused_parameters=True`` would also run, but it walks the autograd graph after
+(:class:`~.base.WrappedPerPhase`). ``find_unused_parameters=True`` would also run, but it walks the autograd graph after
 every forward, all-reduces the idle layers' zero slots with the rest, and, because the generator update runs
 inside D's ``no_sync`` (DDP's map of used parameters spans a ``no_sync`` session), counts a layer that update
 used as used by the next D update too: the first D update of a stable phase would give the previous stage's
@@ -43,7 +43,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..nets.progan import Progressive
 from ..nets.progressive import reals_at
-from .base import FAMILIES, Batch, world_size
+from .base import FAMILIES, Batch, WrappedPerPhase, world_size
 from .gan import GAN
 
 
@@ -95,7 +95,7 @@ def _whole(name: str, value, low: int) -> None:
 
 
 @FAMILIES.register("progan")
-class ProGAN(GAN):
+class ProGAN(WrappedPerPhase, GAN):
     """G and D grown stage by stage with fade-in (Karras et al. 2018), trained with ``cfg.loss``."""
 
     @dataclass
@@ -114,7 +114,6 @@ class ProGAN(GAN):
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))  # real images shown to D
-        self._wrapper, self._wrapped_phase = None, None  # under torchrun: the loop's wrapper, the phase wrapped for
 
     def _check_nets(self, cfg) -> None:
         for key, net in (("generator", self.G), ("discriminator", self.D)):
@@ -126,27 +125,13 @@ class ProGAN(GAN):
                                 f"through {self.D.resolutions} px; give both the same number of channels entries")
         super()._check_nets(cfg)
 
-    def wrap(self, wrapper) -> None:
-        """Under torchrun, wrap G and D for the current phase (:meth:`_wrap_for`) and keep ``wrapper`` to wrap them
-        anew when a phase begins; in one process (torch.compile alone) wrap them once."""
-        if world_size() == 1:
-            super().wrap(wrapper)
-            return
-        self._wrapper, self._wrapped_phase = wrapper, None
-        self.distributed = True
-        self._wrap_for(self.growth())
+    def phase_now(self) -> int:
+        return self.growth().phase
 
-    def _wrap_for(self, growth: Growth) -> None:
-        """Wrap G and D for ``growth``'s phase (once per phase): DistributedDataParallel manages only the
-        parameters a call at that stage and alpha uses and leaves the others alone (no gradient, no all-reduce).
-        ``_ddp_params_and_buffers_to_ignore`` is the attribute DDP's constructor reads for that (what
-        ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model`` sets)."""
-        if self._wrapper is None or growth.phase == self._wrapped_phase:
-            return
-        for net in (self.G, self.D):
-            net._ddp_params_and_buffers_to_ignore = sorted(net.unused_parameter_names(growth.stage, growth.alpha))
-        self._runners = {name: self._wrapper(net) for name, net in self.trainable().items()}
-        self._wrapped_phase = growth.phase
+    def idle_parameters(self) -> dict[nn.Module, set[str]]:
+        """The layers of the stages a call at the current stage and alpha does not use, in G and in D."""
+        growth = self.growth()
+        return {net: net.unused_parameter_names(growth.stage, growth.alpha) for net in (self.G, self.D)}
 
     # ---- the schedule
     def growth(self) -> Growth:
@@ -191,7 +176,7 @@ class ProGAN(GAN):
         if now.phase != before.phase and self.args.reset_optimizers:
             for opt in opts.values():
                 opt.state.clear()
-        self._wrap_for(now)
+        self.wrap_for_phase()
         factor = self.G.resolutions[-1] // self.G.resolutions[now.stage]
         reals = Batch(reals_at(batch.images, factor, now.alpha), batch.labels, batch.inputs)
         return {**super().d_step(reals, opts), **self.growth_stats(now)}
