@@ -1,15 +1,16 @@
 """Discriminator switches from the sources, applied after a network is built.
 
-- Spectral normalisation (Miyato et al. 2018): every Conv/Linear weight divided by its largest singular
-  value, estimated by one power iteration per forward pass (torch's parametrization).
+- Spectral normalisation (Miyato et al. 2018): every Conv/Linear layer's map divided by its weight's largest
+  singular value, estimated by one power iteration per training forward (:mod:`.spectral`, which scales the
+  output rather than the weight).
 - Freezing the first n weight layers of D (Basart 2017, section 2.4.1): their parameters stop training.
 """
 from __future__ import annotations
 
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import GanforgeError
+from .spectral import spectral_normalise
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
@@ -20,7 +21,7 @@ def weight_layers(net: nn.Module) -> list[nn.Module]:
 
 def apply_spectral_norm(net: nn.Module) -> None:
     for layer in weight_layers(net):
-        spectral_norm(layer)
+        spectral_normalise(layer)
 
 
 def freeze_first_layers(net: nn.Module, n: int) -> None:
