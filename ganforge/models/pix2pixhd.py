@@ -114,14 +114,14 @@ class Pix2PixHD(WrappedPerPhase, TaskPairedFamily):
         """The phase of the last step trained (of the first step, before any)."""
         return int(self.phase)
 
-    def next_phase(self) -> int:
-        """The phase of the next step, from the count of pairs shown so far."""
+    def phase_now(self) -> int:
+        """The phase of the next step (of this one while it starts), from the count of pairs shown so far."""
         return phase_at(int(self.images_seen), self.args.global_images, self.args.local_images)
 
     def _advance(self, batch: Batch, opts) -> int:
         """The phase of this step; entering a new one clears the optimisers' states (and, under torchrun, wraps
         the networks for it). Counts the batch of every process."""
-        now = self.next_phase()
+        now = self.phase_now()
         if now != self.current_phase():
             if self.args.reset_optimizers:
                 for opt in opts.values():
@@ -131,12 +131,9 @@ class Pix2PixHD(WrappedPerPhase, TaskPairedFamily):
         self.images_seen += batch.images.shape[0] * world_size()
         return now
 
-    def phase_now(self) -> int:
-        return self.next_phase()
-
     def idle_parameters(self) -> dict[nn.Module, set[str]]:
         """G's parameters the current phase's generator call gives no gradient (D trains whole in every phase)."""
-        return {self.G: self.G.unused_parameter_names(**CALLS[self.next_phase()])}
+        return {self.G: self.G.unused_parameter_names(**CALLS[self.phase_now()])}
 
     # ---- what each phase trains
     @staticmethod
