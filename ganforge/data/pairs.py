@@ -76,7 +76,7 @@ def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
     divides the kernel by :data:`SOBEL_NORM`, which is multiplied back."""
     planes = x[:, 0].detach().cpu().double().numpy()  # (N, H, W)
     out = np.stack([np.hypot(sobel(p, axis=0, mode="nearest"), sobel(p, axis=1, mode="nearest")) for p in planes])
-    return torch.from_numpy(out * SOBEL_NORM).to(x.dtype).unsqueeze(1)  # (N, 1, H, W)
+    return torch.from_numpy(out * SOBEL_NORM).to(x).unsqueeze(1)  # (N, 1, H, W), on x's device and dtype
 
 
 def _to_uint8(x: torch.Tensor, channels: int) -> torch.Tensor:
