@@ -307,7 +307,7 @@ class Family(nn.Module, abc.ABC):
         return torch.bernoulli(x.cpu(), generator=draw).to(x.device) if draw is not None else x
 
 
-class WrappedPerPhase:
+class WrappedPerPhase(abc.ABC):
     """Mixin (before the family class) for families whose training phases leave parameters without gradients
     (ProGAN's growth stages, pix2pixHD's global/local/joint phases). Under torchrun the trainable networks are
     wrapped anew once per phase, DistributedDataParallel ignoring the parameters the phase does not train
@@ -319,13 +319,13 @@ class WrappedPerPhase:
     _wrapper: Optional[Callable[[nn.Module], nn.Module]] = None
     _wrapped_phase: Optional[int] = None
 
+    @abc.abstractmethod
     def phase_now(self) -> int:
         """The phase of the step being taken (of the next one, between steps)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def idle_parameters(self) -> dict[nn.Module, set[str]]:
         """For each trainable network, the names of its parameters the current phase gives no gradient."""
-        raise NotImplementedError
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
         if world_size() == 1:

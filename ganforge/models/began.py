@@ -37,7 +37,7 @@ from ..config import ModelConfig
 from ..errors import GanforgeError
 from ..nets import GENERATORS, build_from_spec
 from ..nets.began import AUTOENCODERS
-from .base import D_HEURISTIC_FIELDS, LOGIT_D_FIELDS, Batch, FAMILIES, Family
+from .base import D_HEURISTIC_FIELDS, LOGIT_D_FIELDS, FAMILIES, Batch, Family, world_size
 
 def autoencoder_loss(v: torch.Tensor, reconstruction: torch.Tensor, eta: float = 1.0) -> torch.Tensor:
     """L(v) = mean |v - D(v)|^eta over batch and pixels, in float32 (Berthelot et al. 2017, section 3.1)."""
@@ -63,11 +63,11 @@ def convergence_measure(l_real: torch.Tensor, l_fake: torch.Tensor, gamma: float
 
 def _mean_over_processes(values: torch.Tensor) -> torch.Tensor:
     """Average a tensor over torch.distributed processes (unchanged in a single process)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if world_size() == 1:
         return values
     values = values.clone()
     dist.all_reduce(values)
-    return values / dist.get_world_size()
+    return values / world_size()
 
 
 def _number(name: str, value: object, low: float, high: float, low_open: bool = False) -> float:
