@@ -162,3 +162,9 @@ def test_corruption_values_in_the_thesis_units():
     got = in_bits({"parzen": -500.0, "ddm": 2.0}, {"parzen": "pixels", "ddm": "classifier"}, 784)
     assert got == pytest.approx({"ddm_bits": 2.0 / np.log(2), "parzen_bpd": 500.0 / (784 * np.log(2))})
     assert in_bits({"parzen": -500.0}, {"parzen": "classifier"}, 784) == {}  # not a pixel density
+
+
+def test_experiment_help_names_every_registered_experiment():
+    from ganforge.cli.pictures import EXPERIMENT_NAMES_HELP
+    listed = [name.strip() for name in EXPERIMENT_NAMES_HELP.split("|")]
+    assert sorted(listed) == sorted(EXPERIMENTS.names())

@@ -39,16 +39,22 @@ def cmd_viz(args) -> None:
     print(f"{args.kind} written to {make_picture(args.run, args.kind, args.out, options, args.checkpoint)}")
 
 
+# Kept literal so that building the parser does not import every experiment (and torch); a test checks it
+# against the experiment registry.
+EXPERIMENT_NAMES_HELP = ("ais-sigma | corruptions | ddm-ranking | embeddings | lucic-table | missing-modes | "
+                         "modnet-augment | modnet-interpret | modnet-memorisation | parzen-vs-quality")
+
+
 def experiment_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="missing-modes | corruptions | lucic-table | modnet-interpret")
+    p.add_argument("name", help=EXPERIMENT_NAMES_HELP)
     p.add_argument("dataset", help="a labelled dataset, e.g. fashion-mnist")
     p.add_argument("--out", required=True, help="directory for NAME.json and NAME.png")
     p.add_argument("--metrics", default=None, help="comma list (default: the experiment's own)")
     p.add_argument("--features", default=None)
     p.add_argument("--n", type=int, default=None,
-                   help="images per set (default 2000; lucic-table 10000, modnet-interpret 1000)")
+                   help="images per set (default: the experiment's own, e.g. lucic-table 10000)")
     p.add_argument("--rows", default=None, help="table experiments: comma list of rows, e.g. ns,wgan "
-                                                "(lucic-table) or weak (modnet-interpret); default: all")
+                                                "(lucic-table) or weak,strong (modnet-interpret); default: all")
     add_seed(p)
     add_data_root(p)
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
