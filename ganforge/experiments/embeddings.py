@@ -21,14 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.stats import kendalltau
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from torch import nn
 
 from ..data import load_dataset
 from ..errors import GanforgeError
 from ..features.classifier import CLASSIFIER_NETS, ClassifierRecipe, load_classifier
 from ..metrics import ddm
+from ..plots import save_figure
 from . import EXPERIMENTS, ExperimentOptions
-from ._common import Curve, dataset_name, plot_panels, write_outputs
+from ._common import dataset_name, write_outputs
 
 NAME = "embeddings"
 DEFAULTS = {"archs": ["small-cnn", "shallow"], "seeds": [0, 1, 2], "epochs": 10}
@@ -131,15 +134,32 @@ def agreement(values: dict) -> dict:
 
 
 def draw(values: dict, labels: dict, path: Path) -> None:
-    panels = {}
-    for family, names in labels.items():
-        curves = []
+    """One panel per family: each embedding's DDM scaled to [0, 1] along the sets (best first); the colour is
+    the layer, the line style the network, and the seeds of one (network, layer) share both, so the legend
+    stays short and the spread over seeds shows as a bundle."""
+    layers = sorted({emb.rsplit(" ", 1)[1] for emb in values})
+    archs = sorted({emb.split(" seed ")[0] for emb in values})
+    colours = dict(zip(layers, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
+    styles = dict(zip(archs, ("-", "--", ":", "-.")))
+    fig = Figure(figsize=(5.2 * len(labels), 4.2))
+    axes = fig.subplots(1, len(labels), squeeze=False)[0]
+    for ax, (family, names) in zip(axes, labels.items()):
         for emb, fams in values.items():
             v = np.array(fams[family])
             span = v.max() - v.min()
-            curves.append(Curve(emb, list(range(len(v))), ((v - v.min()) / (span if span > 0 else 1)).tolist()))
-        panels[f"{family}: " + " < ".join(names)] = curves
-    plot_panels(panels, path, "set, best first", "DDM on each embedding, scaled to [0, 1] (Basart 2017, Fig. 3.4)")
+            arch, layer = emb.split(" seed ")[0], emb.rsplit(" ", 1)[1]
+            ax.plot(range(len(v)), (v - v.min()) / (span if span > 0 else 1), marker="o", ms=3, lw=1,
+                    color=colours[layer], ls=styles[arch], alpha=0.7)
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        ax.set_title(f"{family} (best first)", fontsize=10)
+        ax.set_ylabel("DDM, scaled to [0, 1]", fontsize=8)
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=colours[layer], ls=styles[arch], label=f"{arch} {layer}")
+               for arch in archs for layer in layers]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    fig.suptitle("DDM on each embedding, every seed one line (Basart 2017, Fig. 3.4)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    save_figure(fig, path)
 
 
 @EXPERIMENTS.register(NAME)
