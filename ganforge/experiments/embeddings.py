@@ -15,7 +15,7 @@ two embeddings' orders over all sets (1: every embedding ranks the sets alike). 
 """
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, cycle
 from pathlib import Path
 
 import numpy as np
@@ -139,8 +139,8 @@ def draw(values: dict, labels: dict, path: Path) -> None:
     stays short and the spread over seeds shows as a bundle."""
     layers = sorted({emb.rsplit(" ", 1)[1] for emb in values})
     archs = sorted({emb.split(" seed ")[0] for emb in values})
-    colours = dict(zip(layers, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
-    styles = dict(zip(archs, ("-", "--", ":", "-.")))
+    colours = dict(zip(layers, cycle(("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"))))
+    styles = dict(zip(archs, cycle(("-", "--", ":", "-."))))  # more networks than styles repeat them
     fig = Figure(figsize=(5.2 * len(labels), 4.2))
     axes = fig.subplots(1, len(labels), squeeze=False)[0]
     for ax, (family, names) in zip(axes, labels.items()):
