@@ -133,12 +133,17 @@ def agreement(values: dict) -> dict:
             "min_pairwise_tau": float(np.min(pairs)) if pairs else 1.0}
 
 
+def key_parts(key: str) -> tuple[str, str]:
+    """(network, layer) of an embedding key ``"NET seed S LAYER"`` as :func:`measure` writes it."""
+    return key.split(" seed ")[0], key.rsplit(" ", 1)[1]
+
+
 def draw(values: dict, labels: dict, path: Path) -> None:
     """One panel per family: each embedding's DDM scaled to [0, 1] along the sets (best first); the colour is
     the layer, the line style the network, and the seeds of one (network, layer) share both, so the legend
     stays short and the spread over seeds shows as a bundle."""
-    layers = sorted({emb.rsplit(" ", 1)[1] for emb in values})
-    archs = sorted({emb.split(" seed ")[0] for emb in values})
+    layers = sorted({key_parts(emb)[1] for emb in values})
+    archs = sorted({key_parts(emb)[0] for emb in values})
     colours = dict(zip(layers, cycle(("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"))))
     styles = dict(zip(archs, cycle(("-", "--", ":", "-."))))  # more networks than styles repeat them
     fig = Figure(figsize=(5.2 * len(labels), 4.2))
@@ -147,7 +152,7 @@ def draw(values: dict, labels: dict, path: Path) -> None:
         for emb, fams in values.items():
             v = np.array(fams[family])
             span = v.max() - v.min()
-            arch, layer = emb.split(" seed ")[0], emb.rsplit(" ", 1)[1]
+            arch, layer = key_parts(emb)
             ax.plot(range(len(v)), (v - v.min()) / (span if span > 0 else 1), marker="o", ms=3, lw=1,
                     color=colours[layer], ls=styles[arch], alpha=0.7)
         ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
