@@ -12,7 +12,8 @@ after every point; ``--plot`` draws one or more such files.
         --out benchmarks/results/time_to_fid-lucic-ns.json
     .venv/bin/python benchmarks/time_to_fid.py --plot benchmarks/results/time_to_fid-*.json --png curve.png
 
-``KEY=VALUE`` words after the preset are config overrides (e.g. ``precision=bf16``). Wall minutes are only
+``KEY=VALUE`` words after the preset are config overrides (e.g. ``precision=bf16``). The preset's ``steps``
+are lifted so the budget decides, except where a linear learning-rate decay is counted in them. Wall minutes are only
 comparable between runs on the same, otherwise idle, machine: the protocol records the CPU and threads.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import ganforge
-from ganforge.config import parse_override
+from ganforge.config import parse_override, resolve_config
 from ganforge.errors import GanforgeError
 from ganforge.evaluation import score
 from ganforge.experiments.lucic_table import machine
@@ -52,10 +53,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_intermixed_args(argv)
 
 
+def budget_steps(preset: str, overrides: dict) -> int:
+    """The step cap under the time budget: lifted out of reach so the minutes decide, unless a ``linear``
+    learning-rate schedule is measured in the run's ``steps`` (``fashion-fast-decay``): lifting those would
+    stretch the decay past the budget, so the preset's count stays. A ``steps=N`` override always wins."""
+    if "steps" in overrides:
+        return int(overrides["steps"])
+    cfg = resolve_config(preset, overrides)
+    if "linear" in (cfg.g_opt.lr_schedule, cfg.d_opt.lr_schedule):
+        return cfg.steps
+    return 10_000_000
+
+
 def train(preset: str, run: Path, minutes: float, every: float, overrides: dict) -> None:
     """Train (or continue) ``run`` until ``minutes`` of training time, a checkpoint every ``every``."""
     budget = {"max_minutes": minutes, "ckpt_every_min": every, "keep_checkpoints": 10_000,
-              "steps": overrides.pop("steps", 10_000_000), "ckpt_every": overrides.pop("ckpt_every", 10_000_000)}
+              "steps": budget_steps(preset, overrides), "ckpt_every": overrides.pop("ckpt_every", 10_000_000)}
+    overrides.pop("steps", None)
     resume = RunDir(run).latest_checkpoint() is not None
     ganforge.train(preset, run, resume=resume, **budget, **overrides)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 import ganforge
+from ganforge.config import resolve_config
 from ganforge.evaluation import score
 from ganforge.runs import RunDir
 
@@ -50,3 +51,12 @@ def test_points_are_the_fid_of_each_time_checkpoint_and_a_rerun_adds_nothing(tmp
 def test_missing_preset_is_one_line_exit_2(capsys):
     assert time_to_fid.main([]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_linear_decay_keeps_the_presets_steps_and_other_presets_let_the_minutes_decide():
+    # fashion-fast-decay's lr reaches 0 at its `steps`: lifting them would leave it held for the whole budget
+    assert time_to_fid.budget_steps("fashion-fast-decay", {}) == resolve_config("fashion-fast-decay").steps
+    assert time_to_fid.budget_steps("fashion-fast", {}) > resolve_config("fashion-fast").steps  # lifted
+    assert time_to_fid.budget_steps("fashion-fast", {"g_opt.lr_schedule": "linear"}) == \
+        resolve_config("fashion-fast").steps
+    assert time_to_fid.budget_steps("fashion-fast-decay", {"steps": 123}) == 123
