@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,29 @@ def assert_bitwise_equal(a, b, where: str = "") -> None:
 # A few fast steps on the first 512 real Fashion-MNIST training images.
 TINY = {"data": "fashion-mnist:train[:512]", "batch_size": 16, "precision": "fp32", "log_every": 1,
         "sample_every": 1000, "ckpt_every": 1000, "grid_size": 16}
+
+
+# Temporary directories of session-scoped fixtures: they outlive the module that first asked for them.
+SESSION_TMP_DIRS = ("classifier-cache",)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_module_tmp(request, tmp_path_factory):
+    """Delete the temporary directories a test module made once the module is done, unless one of its tests failed.
+
+    pytest keeps every ``tmp_path`` and ``tmp_path_factory`` directory until the session ends, and runs and
+    checkpoints add up to gigabytes over the suite; freeing them per module keeps the peak at one module's worth.
+    Torn down after the module's own fixtures (autouse fixtures are set up first), so nothing still uses them.
+    """
+    base = tmp_path_factory.getbasetemp()
+    before = set(base.iterdir())
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed != failed:
+        return
+    for path in set(base.iterdir()) - before:
+        if not path.name.startswith(SESSION_TMP_DIRS):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
