@@ -180,6 +180,38 @@ def test_l1_term_gradient_through_the_generator_matches_a_hand_computation():
     torch.testing.assert_close(grad.double().reshape(()), by_hand, rtol=1e-4, atol=1e-8)
 
 
+def _g_update(label_weight: float) -> torch.Tensor:
+    """The change of G's parameters after one g_step with plain SGD (lr 1): minus the gradient of G's loss."""
+    torch.manual_seed(0)
+    fam = _family(label_weight=label_weight)
+    opts = {"g": torch.optim.SGD(fam.G.parameters(), lr=1.0)}
+    before = torch.nn.utils.parameters_to_vector(fam.G.parameters()).detach().clone()
+    torch.manual_seed(1)  # the same target labels for every weight
+    fam.g_step(Batch(_images(6, seed=2), torch.arange(6)), opts)
+    return torch.nn.utils.parameters_to_vector(fam.G.parameters()).detach() - before
+
+
+def test_label_weight_scales_only_the_label_term_of_the_generator_loss():
+    """G's loss is L_G + w L_label + lambda L1: its gradient is affine in w, with the label term's gradient
+    (computed here on the same forward pass) as the slope."""
+    steps = {w: _g_update(w) for w in (0.0, 1.0, 3.0)}
+    slope = steps[1.0] - steps[0.0]
+    assert slope.abs().max() > 1e-6
+    torch.testing.assert_close(steps[3.0] - steps[0.0], 3 * slope, rtol=1e-3, atol=1e-6)
+    torch.manual_seed(0)
+    fam = _family(label_weight=1.0)
+    torch.manual_seed(1)
+    x, y = _images(6, seed=2), torch.arange(6)
+    y_t = fam.target_labels(y)
+    label_grad = torch.autograd.grad(label_loss(fam.D(fam.G(x, y_t))[1], y_t), list(fam.G.parameters()),
+                                     allow_unused=True)
+    by_hand = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                         for g, p in zip(label_grad, fam.G.parameters())])
+    torch.testing.assert_close(slope, -by_hand, rtol=1e-3, atol=1e-6)
+    with pytest.raises(GanforgeError, match="label_weight must be >= 0"):
+        _family(label_weight=-1.0)
+
+
 # ---------------------------------------------------------------- targets
 
 def test_targets_differ_from_the_source_unless_allowed():

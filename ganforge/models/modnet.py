@@ -11,7 +11,9 @@ shared or separate (``ganforge.models.modnet_critic``; ``options.critic``). The 
   with its own label y, G(y_t, x) with y_t);
 - G minimises L_G (2.3, non-saturating) + the generated term of L_label (2.5) + lambda L_1 (2.6), i.e. its
   part of eq. 2.7, with lambda = ``options.l1_weight`` and ``options.l1_scaling`` fixed (2.6 as written) or
-  average (per pixel).
+  average (per pixel). ``options.label_weight`` (1 in eq. 2.7) scales G's label term: against a frozen
+  classifier the realism critic keeps strengthening and the share of modifications that reach their target
+  falls over training unless the label term is given more weight.
 
 Where the thesis' algorithm box differs from its equations (ascending D's loss, y_t on real images, the
 saturating G term and a negative L1 term) this follows the equations.
@@ -62,6 +64,7 @@ class ModNet(Family):
         freeze_classifier: bool = False  # separate critic: never update the classifier
         d_form: str = "standard"        # standard (eq. 2.4 with loss ns) | alternative (section 2.2)
         l1_weight: float = 1e-3         # lambda of eq. 2.7
+        label_weight: float = 1.0       # weight of G's label term (1 in eq. 2.7)
         l1_scaling: str = "fixed"       # fixed (eq. 2.6, summed over pixels) | average (per pixel)
         allow_same_target: bool = False  # draw y_t among all classes, the source's included
 
@@ -87,8 +90,9 @@ class ModNet(Family):
             raise GanforgeError(f"model.options.d_form={args.d_form} is a form of the logit loss; it needs "
                                 f"model.loss ns or mm, got {cfg.loss!r}")
         self.l1 = L1_SCALINGS.get(args.l1_scaling)
-        if not args.l1_weight >= 0:
-            raise GanforgeError(f"model.options.l1_weight must be >= 0, got {args.l1_weight}")
+        for key in ("l1_weight", "label_weight"):
+            if not getattr(args, key) >= 0:
+                raise GanforgeError(f"model.options.{key} must be >= 0, got {getattr(args, key)}")
         self.sources: Optional[torch.Tensor] = None
 
     # ---- sources: ModNet's "latents" are images
@@ -154,7 +158,7 @@ class ModNet(Family):
                 "d_fake": squash(fake_out).mean().detach(), **stats}
 
     def g_step(self, batch: Batch, opts) -> dict[str, torch.Tensor]:
-        """Descend L_G (2.3) + L_label on G(y_t, x) (2.5) + lambda L_1 (2.6): G's part of eq. 2.7."""
+        """Descend L_G (2.3) + w L_label on G(y_t, x) (2.5) + lambda L_1 (2.6): G's part of eq. 2.7 (w = 1)."""
         x = batch.images
         y_t = self.target_labels(batch.labels)
         with self.d_held():
@@ -164,7 +168,7 @@ class ModNet(Family):
             adversarial = self.loss.g_loss(fake_out.float())
             labels = label_loss(fake_cls, y_t)
             l1 = self.l1(x, fake)
-            loss = adversarial + labels + self.args.l1_weight * l1
+            loss = adversarial + self.args.label_weight * labels + self.args.l1_weight * l1
             opts["g"].zero_grad(set_to_none=True)
             loss.backward()
         opts["g"].step()
