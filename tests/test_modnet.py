@@ -128,11 +128,12 @@ def test_label_loss_matches_an_independent_cross_entropy():
     torch.testing.assert_close(label_loss(logits, labels).double(), by_hand, rtol=1e-6, atol=1e-6)
 
 
-def test_d_step_label_loss_is_both_terms_of_eq_2_5():
+@pytest.mark.parametrize("d_label_fakes", [True, False])
+def test_d_step_label_loss_is_both_terms_of_eq_2_5(d_label_fakes):
     """Real images scored with their own label y, modifications with their target y_t (not y_t twice, as the
-    algorithm box has it)."""
+    algorithm box has it); the real term alone with ``d_label_fakes=false``."""
     torch.manual_seed(0)
-    fam = _family()
+    fam = _family(d_label_fakes=d_label_fakes)
     before = copy.deepcopy(fam)
     x, y = _images(12), torch.arange(12) % 10
     state = torch.get_rng_state()
@@ -141,7 +142,9 @@ def test_d_step_label_loss_is_both_terms_of_eq_2_5():
     y_t = (y + torch.randint(1, 10, y.shape)) % 10  # the draw target_labels makes
     with torch.no_grad():
         fake = before.G(x, y_t)
-        expected = F.cross_entropy(before.D(x)[1], y) + F.cross_entropy(before.D(fake)[1], y_t)
+        fake_term = F.cross_entropy(before.D(fake)[1], y_t)
+        expected = F.cross_entropy(before.D(x)[1], y) + (fake_term if d_label_fakes else 0)
+    assert fake_term > 0.1
     torch.testing.assert_close(stats["loss_label_d"], expected, rtol=1e-5, atol=1e-6)
 
 
