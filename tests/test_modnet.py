@@ -129,7 +129,7 @@ def test_label_loss_matches_an_independent_cross_entropy():
 
 
 @pytest.mark.parametrize("d_label_fakes", [True, False])
-def test_d_step_label_loss_is_both_terms_of_eq_2_5(d_label_fakes):
+def test_d_step_label_loss_is_eq_2_5_or_its_real_term_alone(d_label_fakes):
     """Real images scored with their own label y, modifications with their target y_t (not y_t twice, as the
     algorithm box has it); the real term alone with ``d_label_fakes=false``."""
     torch.manual_seed(0)
