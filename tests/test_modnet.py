@@ -128,12 +128,13 @@ def test_label_loss_matches_an_independent_cross_entropy():
     torch.testing.assert_close(label_loss(logits, labels).double(), by_hand, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("d_label_fakes", [True, False])
-def test_d_step_label_loss_is_eq_2_5_or_its_real_term_alone(d_label_fakes):
+@pytest.mark.parametrize("d_label_fakes,d_fake_label", [(True, "target"), (False, "target"), (True, "source")])
+def test_d_step_label_loss_is_eq_2_5_or_its_real_term_alone(d_label_fakes, d_fake_label):
     """Real images scored with their own label y, modifications with their target y_t (not y_t twice, as the
-    algorithm box has it); the real term alone with ``d_label_fakes=false``."""
+    algorithm box has it); the real term alone with ``d_label_fakes=false``; modifications with their source
+    label y with ``d_fake_label=source``."""
     torch.manual_seed(0)
-    fam = _family(d_label_fakes=d_label_fakes)
+    fam = _family(d_label_fakes=d_label_fakes, d_fake_label=d_fake_label)
     before = copy.deepcopy(fam)
     x, y = _images(12), torch.arange(12) % 10
     state = torch.get_rng_state()
@@ -142,7 +143,7 @@ def test_d_step_label_loss_is_eq_2_5_or_its_real_term_alone(d_label_fakes):
     y_t = (y + torch.randint(1, 10, y.shape)) % 10  # the draw target_labels makes
     with torch.no_grad():
         fake = before.G(x, y_t)
-        fake_term = F.cross_entropy(before.D(fake)[1], y_t)
+        fake_term = F.cross_entropy(before.D(fake)[1], y_t if d_fake_label == "target" else y)
         expected = F.cross_entropy(before.D(x)[1], y) + (fake_term if d_label_fakes else 0)
     assert fake_term > 0.1
     torch.testing.assert_close(stats["loss_label_d"], expected, rtol=1e-5, atol=1e-6)
@@ -213,6 +214,11 @@ def test_label_weight_scales_only_the_label_term_of_the_generator_loss():
     torch.testing.assert_close(slope, -by_hand, rtol=1e-3, atol=1e-6)
     with pytest.raises(GanforgeError, match="label_weight must be >= 0"):
         _family(label_weight=-1.0)
+
+
+def test_unknown_d_fake_label_is_a_one_line_error():
+    with pytest.raises(GanforgeError, match="d_fake_label must be target or source, got 'both'"):
+        _family(d_fake_label="both")
 
 
 # ---------------------------------------------------------------- targets

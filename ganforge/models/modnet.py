@@ -12,7 +12,9 @@ shared or separate (``ganforge.models.modnet_critic``; ``options.critic``). The 
   objective, so that a shared critic's class head is a classifier of real images only: with the term, critic
   and generator can agree on a code (Fashion-MNIST, 4,000 steps: every modification stays nearest its own
   source, and a classifier trained on modifications labelled with their targets scores 8.5% on the test
-  split, below chance);
+  split, below chance). ``options.d_fake_label=source`` keeps the term but with the source label y (a
+  deviation): the class head learns to see through the modification, so G is rewarded only for changes a
+  classifier that has seen its edits still reads as y_t, not for a private code or an adversarial nudge;
 - G minimises L_G (2.3, non-saturating) + the generated term of L_label (2.5) + lambda L_1 (2.6), i.e. its
   part of eq. 2.7, with lambda = ``options.l1_weight`` and ``options.l1_scaling`` fixed (2.6 as written) or
   average (per pixel). ``options.label_weight`` (1 in eq. 2.7) scales G's label term: against a frozen
@@ -71,7 +73,8 @@ class ModNet(Family):
         label_weight: float = 1.0       # weight of G's label term (1 in eq. 2.7)
         l1_scaling: str = "fixed"       # fixed (eq. 2.6, summed over pixels) | average (per pixel)
         allow_same_target: bool = False  # draw y_t among all classes, the source's included
-        d_label_fakes: bool = True      # D's L_label includes G(y_t, x) with y_t (eq. 2.5 as written)
+        d_label_fakes: bool = True      # D's L_label includes G(y_t, x) (eq. 2.5 as written)
+        d_fake_label: str = "target"    # the label D learns for G(y_t, x): target y_t (eq. 2.5) | source y
 
     def __init__(self, cfg, shape) -> None:
         super().__init__(cfg, shape)
@@ -98,6 +101,8 @@ class ModNet(Family):
         for key in ("l1_weight", "label_weight"):
             if not getattr(args, key) >= 0:
                 raise GanforgeError(f"model.options.{key} must be >= 0, got {getattr(args, key)}")
+        if args.d_fake_label not in ("target", "source"):
+            raise GanforgeError(f"model.options.d_fake_label must be target or source, got {args.d_fake_label!r}")
         self.sources: Optional[torch.Tensor] = None
 
     # ---- sources: ModNet's "latents" are images
@@ -152,7 +157,7 @@ class ModNet(Family):
         adversarial = self.d_loss(real_out, fake_out)
         labels = label_loss(real_cls, y)
         if self.args.d_label_fakes:
-            labels = labels + label_loss(fake_cls, y_t)
+            labels = labels + label_loss(fake_cls, y_t if self.args.d_fake_label == "target" else y)
         stats = {"loss_label_d": labels.detach(),
                  "acc_real": (real_cls.argmax(1) == y).float().mean().detach()}
         loss = with_penalty(self, LogitOnly(self.net("d")), x, fake, adversarial + labels, stats)
