@@ -129,7 +129,7 @@ def test_label_loss_matches_an_independent_cross_entropy():
 
 
 @pytest.mark.parametrize("d_label_fakes,d_fake_label", [(True, "target"), (False, "target"), (True, "source")])
-def test_d_step_label_loss_is_eq_2_5_or_its_real_term_alone(d_label_fakes, d_fake_label):
+def test_d_step_label_loss_is_eq_2_5_its_real_term_or_source_labels(d_label_fakes, d_fake_label):
     """Real images scored with their own label y, modifications with their target y_t (not y_t twice, as the
     algorithm box has it); the real term alone with ``d_label_fakes=false``; modifications with their source
     label y with ``d_fake_label=source``."""
