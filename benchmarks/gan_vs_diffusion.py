@@ -6,7 +6,8 @@ largest of ``--minutes`` (default 15 30 60) of training time, with a checkpoint 
 ``--n`` samples (the EMA weights where the preset keeps them) against ``--n`` test images, and precision /
 recall / density / coverage (``prdc``) on the same features, with the network evaluations per image and the
 sampling seconds per 10,000 images from the eval record's protocol. At the largest budget the iterative
-families (``ddpm``, ``flow``) are also scored at each of ``--sampler-steps`` (FID against sampling steps).
+families (``ddpm``, ``flow``) are also scored at each of ``--sampler-steps`` (FID against sampling steps);
+the sweep's point at the model's own step count is that budget's point, not sampled a second time.
 
 Resumable at both ends, like ``time_to_fid.py``: a run continues training until its budget is spent, points
 already in ``--out`` are not scored again, and the JSON (points plus protocol: presets, n, features, machine,
@@ -141,6 +142,11 @@ def points_to_score(label: str, run: Path, args: argparse.Namespace) -> list[tup
     return todo
 
 
+def own_steps(run: Path) -> int | None:
+    """The sampler steps a run uses when none are asked for (``model.options.sample_steps``), if any."""
+    return RunDir(run).read_config()["model"].get("options", {}).get("sample_steps")
+
+
 def measure(args: argparse.Namespace) -> Path:
     out, chosen = Path(args.out), presets(args)
     overrides = split_overrides(args.overrides, list(chosen))
@@ -157,6 +163,10 @@ def measure(args: argparse.Namespace) -> Path:
         train(preset, run, max(args.minutes), args.every or min(args.minutes), dict(overrides[label]))
         for key, path, budget, minutes, sampler in points_to_score(label, run, args):
             if key in points:
+                continue
+            same = f"{label}@{budget:g}min"  # the sweep at the run's own step count is that budget's point
+            if sampler.get("steps") == own_steps(run) and same in points:
+                points[key] = {**points[same], "key": key}
                 continue
             point = score_point(run, path, args, sampler)
             points[key] = {"key": key, "family": label, "preset": preset, "budget_minutes": budget,

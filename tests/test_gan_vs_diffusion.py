@@ -31,13 +31,13 @@ def _minutes(path: Path) -> float:
 def test_each_budget_is_scored_at_its_checkpoint_with_the_step_sweep_and_a_rerun_adds_nothing(tmp_path):
     root, out, budgets = tmp_path / "runs", tmp_path / "gvd.json", [0.05, 0.1]
     argv = [*TINY, "--presets", "gan=quickstart,flow=flow-fashion", "--minutes", *map(str, budgets), "--every",
-            "0.05", "--sampler-steps", "1", "3", "--n", "40", "--features", "pixels", "--root", str(root),
+            "0.05", "--sampler-steps", "1", "2", "3", "--n", "40", "--features", "pixels", "--root", str(root),
             "--out", str(out)]
     assert gvd.main(argv) == 0
     data = json.loads(out.read_text())
     points = {p["key"]: p for p in data["points"]}
     assert set(points) == {"gan@0.05min", "gan@0.1min", "flow@0.05min", "flow@0.1min", "flow@0.1min/1steps",
-                           "flow@0.1min/3steps"}
+                           "flow@0.1min/2steps", "flow@0.1min/3steps"}
     for label in ("gan", "flow"):
         timed = [(p.name, _minutes(p)) for _, p in RunDir(root / label).checkpoints()]
         for budget in budgets:  # the checkpoint that closes the budget: the first at or past it
@@ -48,6 +48,9 @@ def test_each_budget_is_scored_at_its_checkpoint_with_the_step_sweep_and_a_rerun
     # euler: one network evaluation per step; the model's own 2 steps at the budgets, the sweep's 1 and 3
     assert [points[k]["nfe_per_image"] for k in ("flow@0.1min", "flow@0.1min/1steps", "flow@0.1min/3steps")] \
         == [2, 1, 3]
+    own = points["flow@0.1min/2steps"]  # the model's own 2 steps: the budget's point, not scored twice
+    assert {k: v for k, v in own.items() if k != "key"} == \
+        {k: v for k, v in points["flow@0.1min"].items() if k != "key"}
     sweep = points["flow@0.1min/3steps"]
     model = ganforge.load(root / "flow", checkpoint=RunDir(root / "flow").ckpt_dir / sweep["checkpoint"])
     np.savez(tmp_path / "mine.npz", images=model.sample(40, seed=0, steps=3).permute(0, 2, 3, 1).numpy())
