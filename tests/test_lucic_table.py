@@ -11,7 +11,7 @@ from ganforge.evaluation import score
 from ganforge.experiments import ExperimentOptions, run_experiment
 from ganforge.experiments.lucic_table import ROWS
 from ganforge.runs import RunDir
-from tests.conftest import needs_fashion
+from conftest import needs_fashion
 
 pytestmark = needs_fashion
 TINY_ROW = {"steps": 6, "ckpt_every": 3, "sample_every": 100, "log_every": 1}
