@@ -161,11 +161,12 @@ def measure(args: argparse.Namespace) -> Path:
     for label, preset in chosen.items():
         run = Path(args.root) / label
         train(preset, run, max(args.minutes), args.every or min(args.minutes), dict(overrides[label]))
+        own = own_steps(run)
         for key, path, budget, minutes, sampler in points_to_score(label, run, args):
             if key in points:
                 continue
             same = f"{label}@{budget:g}min"  # the sweep at the run's own step count is that budget's point
-            if sampler.get("steps") == own_steps(run) and same in points:
+            if sampler.get("steps") == own and same in points:
                 points[key] = {**points[same], "key": key}
                 continue
             point = score_point(run, path, args, sampler)
