@@ -11,8 +11,9 @@ the sweep's point at the model's own step count is that budget's point, not samp
 
 Resumable at both ends, like ``time_to_fid.py``: a run continues training until its budget is spent, points
 already in ``--out`` are not scored again, and the JSON (points plus protocol: presets, n, features, machine,
-threads) is rewritten after every point. ``--only ddpm`` restricts a pass to one family, so a long measurement
-can be split over sessions or machines; ``--plot`` draws the figure from the JSON.
+threads) is rewritten after every point. ``--only ddpm`` restricts a pass to one family and ``--train-only``
+trains without scoring, so a long measurement can be split over sessions or machines (train on the idle
+machine, score later); ``--plot`` draws the figure from the JSON.
 
     .venv/bin/python benchmarks/gan_vs_diffusion.py --minutes 15 30 60
     .venv/bin/python benchmarks/gan_vs_diffusion.py --plot --png benchmarks/results/gan_vs_diffusion.png
@@ -60,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the scored images")
     p.add_argument("--root", default="runs/gan-vs-diffusion", help="where the runs are trained")
     p.add_argument("--out", default="benchmarks/results/gan_vs_diffusion.json")
+    p.add_argument("--train-only", action="store_true", help="train to the largest budget and score nothing: "
+                   "training needs an idle machine, scoring does not, so the two can run in different sessions")
     p.add_argument("--plot", action="store_true", help="draw --out into --png instead of measuring")
     p.add_argument("--png", default="benchmarks/results/gan_vs_diffusion.png")
     return p.parse_intermixed_args(argv)
@@ -161,6 +164,8 @@ def measure(args: argparse.Namespace) -> Path:
     for label, preset in chosen.items():
         run = Path(args.root) / label
         train(preset, run, max(args.minutes), args.every or min(args.minutes), dict(overrides[label]))
+        if args.train_only:
+            continue
         own = own_steps(run)
         for key, path, budget, minutes, sampler in points_to_score(label, run, args):
             if key in points:

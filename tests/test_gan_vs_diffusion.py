@@ -68,6 +68,20 @@ def test_each_budget_is_scored_at_its_checkpoint_with_the_step_sweep_and_a_rerun
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@needs_fashion
+def test_train_only_trains_to_the_budget_and_a_later_pass_scores_without_training(tmp_path):
+    root, out = tmp_path / "runs", tmp_path / "gvd.json"
+    argv = [*TINY[:6], "--presets", "gan=quickstart", "--minutes", "0.05", "--n", "40", "--features", "pixels",
+            "--root", str(root), "--out", str(out)]
+    assert gvd.main([*argv, "--train-only"]) == 0
+    trained = [p.name for _, p in RunDir(root / "gan").checkpoints()]
+    assert _minutes(RunDir(root / "gan").latest_checkpoint()) >= 0.05
+    assert json.loads(out.read_text())["points"] == []
+    assert gvd.main(argv) == 0
+    assert [p.name for _, p in RunDir(root / "gan").checkpoints()] == trained  # budget spent: no more training
+    assert [p["key"] for p in json.loads(out.read_text())["points"]] == ["gan@0.05min"]
+
+
 def test_bad_labels_are_one_line_exit_2(tmp_path, capsys):
     for argv in (["--only", "vae"], ["--presets", "gan"], ["vae:steps=3"],
                  ["--plot", "--out", str(tmp_path / "none.json")]):
