@@ -105,8 +105,10 @@ class Curve:
 
 
 def plot_panels(panels: Mapping[str, list[Curve]], path: Path, xlabel: str, title: str,
-                xscale: str = "linear", hlines: Mapping[str, tuple[float, str]] | None = None) -> None:
-    """One panel per value name (a metric's output), each holding the given curves; written atomically."""
+                xscale: str = "linear", hlines: Mapping[str, tuple[float, str]] | None = None,
+                xticks: Sequence[str] | None = None) -> None:
+    """One panel per value name (a metric's output), each holding the given curves; written atomically.
+    ``xticks`` names the positions 0, 1, ... of a categorical x axis (rows of a table)."""
     hlines = hlines or {}
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
@@ -118,6 +120,8 @@ def plot_panels(panels: Mapping[str, list[Curve]], path: Path, xlabel: str, titl
         if name in hlines:
             ax.axhline(hlines[name][0], color="tab:orange", ls="--", lw=1, label=hlines[name][1])
         ax.set_xscale(xscale)
+        if xticks is not None:
+            ax.set_xticks(range(len(xticks)), list(xticks), fontsize=8)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.grid(alpha=0.3)
