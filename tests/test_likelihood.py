@@ -71,6 +71,19 @@ def test_ais_converges_to_the_exact_ppca_log_likelihood_between_its_bdmc_bounds(
     assert torch.isfinite(lower.se).all() and (lower.se > 0).all()
 
 
+def test_the_step_size_tracks_the_target_acceptance_rate():
+    """Wu et al.'s rule adapts each chain's step size until its running acceptance rate sits at the target; a
+    rule on single accept/reject outcomes would settle at 0.5 whatever the target."""
+    model = PPCA()
+    _, x = model.simulate(12)
+    prior = Prior("normal", model.z_dim)
+    rates = {t: ais_log_likelihood(x, prior, model.log_lik, AISConfig(steps=300, chains=8, seed=1,
+                                                                       target_accept=t)).accept_rate
+             for t in (0.4, 0.65, 0.9)}
+    assert rates[0.4] < 0.6 and abs(rates[0.65] - 0.65) < 0.1 and rates[0.9] > 0.85
+    assert rates[0.4] < rates[0.65] < rates[0.9]
+
+
 def test_ais_with_a_uniform_prior_reflects_at_the_box_and_matches_quadrature():
     g = torch.Generator().manual_seed(3)
     w, b, sigma = torch.randn(6, 1, generator=g, dtype=torch.float64), torch.randn(6, generator=g,

@@ -93,11 +93,16 @@ def linear_schedule(steps: int) -> torch.Tensor:
     return torch.linspace(0, 1, steps + 1, dtype=torch.float64)
 
 
+ACCEPT_SLOWNESS = 0.9  # weight of the past in the running acceptance rate (eval_gen's avg_acceptance_slowness)
+
+
 @dataclass(frozen=True)
 class AISConfig:
     """T intermediate distributions (``steps``), K ``chains`` per example, HMC with ``leapfrog`` steps of an
-    initial ``step_size`` adapted per chain (x1.02 after an acceptance rate above ``target_accept``, else
-    x0.98, kept in [1e-4, 0.5]); Wu et al. 2017 used 16 chains, 10 leapfrog steps and up to 10,000
+    initial ``step_size`` adapted per chain: x1.02 while the chain's running acceptance rate (an exponential
+    moving average, weight 0.1 on the newest transition, started at the target) is above ``target_accept``,
+    else x0.98, kept in [1e-4, 0.5] - the rule of Wu et al.'s released code (eval_gen), there with one step
+    size for the whole batch. Wu et al. 2017 used 16 chains, 10 leapfrog steps and up to 10,000
     distributions."""
 
     steps: int = 1000
@@ -150,11 +155,13 @@ def _anneal(z, x, betas, prior, log_lik, cfg: AISConfig, gen) -> tuple[torch.Ten
     sum_t (beta_t - beta_{t-1}) log p(x | z_{t-1}) and the mean acceptance rate."""
     logw = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
     eps = torch.full((z.shape[0],), cfg.step_size, dtype=z.dtype, device=z.device)
+    rate = torch.full_like(eps, cfg.target_accept)  # running acceptance rate per chain
     accepted = 0.0
     for t in range(1, len(betas)):
         z, accept, ll = hmc_step(z, x, float(betas[t]), prior, log_lik, eps, cfg.leapfrog, gen)
         logw += float(betas[t] - betas[t - 1]) * ll.double()
-        eps = torch.where(accept, eps * 1.02, eps * 0.98).clamp(1e-4, 0.5)
+        eps = torch.where(rate > cfg.target_accept, eps * 1.02, eps * 0.98).clamp(1e-4, 0.5)
+        rate = ACCEPT_SLOWNESS * rate + (1 - ACCEPT_SLOWNESS) * accept.to(rate)
         accepted += accept.float().mean().item()
     return logw, accepted / (len(betas) - 1)
 
