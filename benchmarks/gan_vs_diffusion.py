@@ -180,7 +180,8 @@ def measure(args: argparse.Namespace) -> Path:
             write_json(out, {"points": sorted(points.values(), key=lambda p: p["key"]), "protocol": protocol})
             print(f"{key}: FID {point['fid']:.2f}, {point['nfe_per_image']} NFE/image, "
                   f"{point['sampling_seconds_per_10k']} s per 10k samples")
-    write_json(out, {"points": sorted(points.values(), key=lambda p: p["key"]), "protocol": protocol})
+    if not args.train_only:
+        write_json(out, {"points": sorted(points.values(), key=lambda p: p["key"]), "protocol": protocol})
     return out
 
 
@@ -222,7 +223,9 @@ def main(argv=None) -> int:
             plot(Path(args.out), args.png)
             print(f"wrote {args.png}")
         else:
-            print(f"wrote {measure(args)}")
+            out = measure(args)
+            print(f"trained {', '.join(presets(args))}; nothing scored (--train-only)" if args.train_only
+                  else f"wrote {out}")
     except GanforgeError as exc:
         print(f"gan_vs_diffusion: error: {exc}", file=sys.stderr)
         return 2
