@@ -13,7 +13,7 @@ Resumable at both ends, like ``time_to_fid.py``: a run continues training until 
 already in ``--out`` are not scored again, and the JSON (points plus protocol: presets, n, features, machine,
 threads) is rewritten after every point. ``--only ddpm`` restricts a pass to one family and ``--train-only``
 trains without scoring, so a long measurement can be split over sessions or machines (train on the idle
-machine, score later); ``--plot`` draws the figure from the JSON.
+machine, score later); ``--plot`` draws the figure from the JSON and writes its table beside it (``.md``).
 
     .venv/bin/python benchmarks/gan_vs_diffusion.py --minutes 15 30 60
     .venv/bin/python benchmarks/gan_vs_diffusion.py --plot --png benchmarks/results/gan_vs_diffusion.png
@@ -34,7 +34,7 @@ from ganforge.config import parse_override
 from ganforge.errors import GanforgeError
 from ganforge.evaluation import evaluate_run
 from ganforge.experiments.lucic_table import machine
-from ganforge.fileio import write_json
+from ganforge.fileio import write_json, write_text
 from ganforge.models import FAMILIES
 from ganforge.plots import save_figure
 from ganforge.runs import RunDir
@@ -214,6 +214,26 @@ def plot(path: Path, png: str) -> None:
     save_figure(fig, png)
 
 
+COLUMNS = [("FID", "fid", "{:.2f}"), ("KID", "kid", "{:.4f}"), ("precision", "precision", "{:.2f}"),
+           ("recall", "recall", "{:.2f}"), ("density", "density", "{:.2f}"), ("coverage", "coverage", "{:.2f}"),
+           ("NFE/image", "nfe_per_image", "{}"), ("s per 10k samples", "sampling_seconds_per_10k", "{}")]
+
+
+def table(data: dict) -> str:
+    """The points as a Markdown table, one row per family and budget (then the step sweep), in the order
+    family, training minutes, sampler steps."""
+    def order(p):
+        return p["family"], p["budget_minutes"], "/" in p["key"], p["sampler_steps"] or 0
+    head = ["family (preset)", "budget", "trained min", "step", "sampler"] + [c[0] for c in COLUMNS]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in sorted(data["points"], key=order):
+        sampler = "one pass" if p["sampler"] is None else f"{p['sampler']} {p['sampler_steps']} steps"
+        cells = [f"{p['family']} ({p['preset']})", f"{p['budget_minutes']:g} min", f"{p['train_minutes']:.1f}",
+                 f"{p['step']:,}", sampler] + [fmt.format(p[key]) for _, key, fmt in COLUMNS]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -221,7 +241,9 @@ def main(argv=None) -> int:
             if not Path(args.out).is_file():
                 raise GanforgeError(f"{args.out}: no result file to plot (run the measurement first)")
             plot(Path(args.out), args.png)
-            print(f"wrote {args.png}")
+            markdown = Path(args.png).with_suffix(".md")
+            write_text(markdown, table(json.loads(Path(args.out).read_text())))
+            print(f"wrote {args.png} and {markdown}")
         else:
             out = measure(args)
             print(f"trained {', '.join(presets(args))}; nothing scored (--train-only)" if args.train_only
