@@ -187,7 +187,8 @@ def measure(args: argparse.Namespace) -> Path:
 
 def plot(path: Path, png: str) -> None:
     """FID against training minutes (one line per family, each at its own sampler) and, for the iterative
-    families, FID against sampling steps at the largest budget."""
+    families, FID against sampling steps at the largest budget (a one-pass family's last budget drawn there
+    as a dashed line)."""
     data = json.loads(path.read_text())
     fig = Figure(figsize=(10, 3.8))
     by_time, by_steps = fig.subplots(1, 2)
@@ -203,6 +204,9 @@ def plot(path: Path, png: str) -> None:
         if sweep:
             by_steps.plot([p["sampler_steps"] for p in sweep], [p["fid"] for p in sweep], marker="o",
                           label=f"{label} ({sweep[0]['sampler']})")
+        elif own and own[-1]["nfe_per_image"] == 1:  # a one-pass family: its last budget, as a reference line
+            by_steps.axhline(own[-1]["fid"], linestyle="--", color=by_time.lines[-1].get_color(),
+                             label=f"{label} at {own[-1]['budget_minutes']:g} min (1 evaluation)")
     by_time.set_xlabel("training minutes")
     by_steps.set_xlabel("sampling steps (largest budget)")
     by_steps.set_xscale("log")
@@ -220,13 +224,22 @@ COLUMNS = [("FID", "fid", "{:.2f}"), ("KID", "kid", "{:.4f}"), ("precision", "pr
 
 
 def table(data: dict) -> str:
-    """The points as a Markdown table, one row per family and budget (then the step sweep), in the order
-    family, training minutes, sampler steps."""
+    """The points as a Markdown table, one row per family and budget, then its step sweep (the sweep's point
+    at the model's own steps is the budget's row and is not repeated); the default labels first (gan, ddpm,
+    flow), then others by name."""
+    families = list(DEFAULT_PRESETS)
+
     def order(p):
-        return p["family"], p["budget_minutes"], "/" in p["key"], p["sampler_steps"] or 0
+        rank = families.index(p["family"]) if p["family"] in families else len(families)
+        return rank, p["family"], p["budget_minutes"], "/" in p["key"], p["sampler_steps"] or 0
     head = ["family (preset)", "budget", "trained min", "step", "sampler"] + [c[0] for c in COLUMNS]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    seen = set()
     for p in sorted(data["points"], key=order):
+        same = (p["family"], p["budget_minutes"], p["checkpoint"], p["sampler"], p["sampler_steps"])
+        if same in seen:
+            continue
+        seen.add(same)
         sampler = "one pass" if p["sampler"] is None else f"{p['sampler']} {p['sampler_steps']} steps"
         cells = [f"{p['family']} ({p['preset']})", f"{p['budget_minutes']:g} min", f"{p['train_minutes']:.1f}",
                  f"{p['step']:,}", sampler] + [fmt.format(p[key]) for _, key, fmt in COLUMNS]

@@ -66,12 +66,13 @@ def test_each_budget_is_scored_at_its_checkpoint_with_the_step_sweep_and_a_rerun
     png = tmp_path / "gvd.png"
     assert gvd.main(["--plot", "--out", str(out), "--png", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rows = png.with_suffix(".md").read_text().splitlines()[2:]  # the table beside the figure: a row per point
-    assert len(rows) == len(points)
+    rows = png.with_suffix(".md").read_text().splitlines()[2:]  # the table beside the figure: a row per point,
+    assert len(rows) == len(points) - 1  # the sweep's own-steps point only once
     cells = [row.strip("| ").split(" | ") for row in rows]
     by_sampler = {(c[0], c[4]): c for c in cells}
     assert by_sampler[("flow (flow-fashion)", "euler 3 steps")][5] == f"{sweep['fid']:.2f}"
     assert [c[0] for c in cells].count("gan (quickstart)") == 2 and by_sampler[("gan (quickstart)", "one pass")]
+    assert [c[0] for c in cells][:2] == ["gan (quickstart)"] * 2  # the GAN first, then the iterative families
 
 
 @needs_fashion
