@@ -38,8 +38,9 @@ class TrainedModel:
     def num_classes(self) -> int:
         return self.family.shape.num_classes
 
-    def sample(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None, batch_size: Optional[int] = None,
-               use_ema: bool = True, draw: bool = False, **sampler: Any) -> torch.Tensor:
+    def sample(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None,
+               batch_size: Optional[int] = None, use_ema: bool = True, draw: bool = False,
+               **sampler: Any) -> torch.Tensor:
         """n images as uint8 (N, C, H, W) on the CPU; the same seed gives the same images at any batch size
         (default: the family's ``sample_chunk``, the fastest on a CPU).
 
@@ -48,8 +49,9 @@ class TrainedModel:
         ``sampler``, ``eta``, ``guidance``), e.g. ``model.sample(64, steps=20)``."""
         return self.sample_timed(n, seed, labels, batch_size, use_ema, draw, **sampler)[0]
 
-    def sample_timed(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None, batch_size: Optional[int] = None,
-                     use_ema: bool = True, draw: bool = False, **sampler: Any) -> tuple[torch.Tensor, dict]:
+    def sample_timed(self, n: int, seed: int = 0, labels: Optional[torch.Tensor] = None,
+                     batch_size: Optional[int] = None, use_ema: bool = True, draw: bool = False,
+                     **sampler: Any) -> tuple[torch.Tensor, dict]:
         """:meth:`sample` and the record of how: the sampler settings, ``nfe_per_image`` (network evaluations
         per image: 1 for one-pass families), ``images`` and the wall ``seconds`` spent sampling."""
         request = SamplerRequest(**sampler)
