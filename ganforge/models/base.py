@@ -78,7 +78,7 @@ class Family(nn.Module, abc.ABC):
     unpaired: bool = False
     #: True when images come from many network evaluations (ddpm, flow), not one pass of ``G`` on a latent
     iterative: bool = False
-    #: images per chunk when sampling many (``TrainedModel.sample``); the results do not depend on it, only
+    #: images per chunk when sampling many (``generate_uint8``: sampling, eval, pictures); the results do not depend on it, only
     #: the speed does
     sample_chunk: int = 500
     #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
@@ -431,12 +431,13 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def generate_uint8(family: Family, z: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True,
-                   draw: torch.Generator | None = None, chunk: int = 500) -> torch.Tensor:
+                   draw: torch.Generator | None = None, chunk: int | None = None) -> torch.Tensor:
     """``family.generate`` over latents z (N, D) in chunks of ``chunk``, as uint8 (N, C, H, W) on the CPU.
 
     The one way every caller (sampling, evaluation during training, the pictures) turns latents into
-    images: the chunks run on the family's device and the result does not depend on ``chunk``."""
-    device = next(family.parameters()).device
+    images: the chunks run on the family's device and the result does not depend on ``chunk`` (default: the
+    family's ``sample_chunk``)."""
+    device, chunk = next(family.parameters()).device, chunk or family.sample_chunk
     out = []
     for start in range(0, len(z), chunk):
         lab = None if labels is None else labels[start:start + chunk].to(device)

@@ -62,7 +62,7 @@ class TrainedModel:
         with self.family.sampling(request) as record:
             started = time.perf_counter()
             images = generate_uint8(self.family, z, labels, use_ema=use_ema, draw=pixels,
-                                    chunk=batch_size or self.family.sample_chunk)
+                                    chunk=batch_size)
             seconds = time.perf_counter() - started
         return images, {**record, "images": n, "seconds": round(seconds, 3)}
 
