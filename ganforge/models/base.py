@@ -78,8 +78,8 @@ class Family(nn.Module, abc.ABC):
     unpaired: bool = False
     #: True when images come from many network evaluations (ddpm, flow), not one pass of ``G`` on a latent
     iterative: bool = False
-    #: images per chunk when sampling many (``generate_uint8``: sampling, eval, pictures); the results do not depend on it, only
-    #: the speed does
+    #: images per chunk when sampling many (``generate_uint8``: sampling, eval, pictures); the results do not
+    #: depend on it, only the speed does
     sample_chunk: int = 500
     #: ModelConfig fields this family ignores; each must keep its neutral value (checked in ``__init__``)
     unused_fields: tuple[str, ...] = ()
