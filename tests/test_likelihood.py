@@ -246,6 +246,10 @@ def test_ais_sigma_experiment_keeps_each_sigma_and_matches_eval(tmp_path):
     again = run_experiment("ais-sigma", options_)
     assert again["row"]["cells"] == cells
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exp" / "cells").iterdir()} == stamps
+    (tmp_path / "exp" / "gan.json").unlink()  # a grid grown by one sigma measures only the new one
+    grown = run_experiment("ais-sigma", options(**{"ais.sigmas": [0.2, 0.05, 0.5]}))
+    assert grown["row"]["cells"][:2] == cells and grown["row"]["cells"][2]["sigma"] == 0.5
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exp" / "cells").iterdir() if p.name in stamps} == stamps
     opts = LikelihoodOptions(n=2, sigma=0.2, bdmc_n=0, ais=AISConfig(steps=4, chains=2, leapfrog=10, seed=0))
     direct, _ = evaluate_likelihood(tmp_path / "exp" / "runs" / "gan", "ais", opts)
     assert direct["ais"] == cells[1]["ais"]  # the same computation on the same machine: equal floats

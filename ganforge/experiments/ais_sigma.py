@@ -58,9 +58,13 @@ def row_protocol(row: str, options: ExperimentOptions, dataset: str) -> dict:
 
 
 def sigma_cell(run: Path, cells: Path, sigma: float, settings: dict) -> dict:
-    """AIS at one sigma, read from its cell if it was measured with these settings, else computed and kept."""
+    """AIS at one sigma, read from its cell if it was measured with these settings, else computed and kept.
+
+    The cell's key leaves out the rest of the grid, so a grid extended by one sigma, or split over several
+    processes sharing ``OUT`` (after the GAN is trained), reuses every sigma already measured."""
     path = cells / f"sigma-{sigma:g}.json"
-    key = {**settings["ais"], "sigma": sigma, "n": settings["n"], "seed": settings["seed"]}
+    grid_free = {k: v for k, v in settings["ais"].items() if k != "sigmas"}
+    key = {**grid_free, "sigma": sigma, "n": settings["n"], "seed": settings["seed"]}
     try:
         old = json.loads(path.read_text())
         if old.get("settings") == key:
