@@ -268,4 +268,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from ganforge.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the allocator setting the CLI uses
     sys.exit(main())

@@ -9,6 +9,9 @@ the seconds that 10,000 images at the preset's own step count would take. The fa
 
     python benchmarks/sampling_speed.py --presets ddpm-fashion,flow-fashion --chunks 32 64 128 256 500
 
+``--system-malloc`` times with glibc's default allocator thresholds instead of the command line's
+(:mod:`ganforge.allocator`): the difference is the page faults of re-mapping every large activation.
+
 The machine's other load shows up in the numbers; run on an idle machine for figures worth quoting.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 
 import torch
 
+from ganforge.allocator import keep_freed_memory
 from ganforge.config import resolve_config
 from ganforge.models import FAMILIES, SamplerRequest, generate_uint8
 from ganforge.nets import NetShape
@@ -30,6 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--images", type=int, default=1000, help="images timed per chunk size")
     p.add_argument("--steps", type=int, default=10, help="sampler steps while timing")
     p.add_argument("--shape", default="1,28,10", help="channels,image size,classes of the data")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="keep glibc's default thresholds instead of the CLI's (ganforge.allocator), to compare")
     return p.parse_args(argv)
 
 
@@ -54,7 +60,9 @@ def evaluations_per_second(family, n: int, chunk: int, steps: int) -> tuple[floa
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images x {args.steps} steps")
+    kept = False if args.system_malloc else keep_freed_memory()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images x {args.steps} steps, "
+          f"{'freed memory kept (ganforge.allocator)' if kept else 'default malloc thresholds'}")
     for preset in args.presets.split(","):
         family, cfg = build(preset, args.shape)
         own = cfg.model.options.get("sample_steps", args.steps)

@@ -72,4 +72,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from ganforge.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the allocator setting the CLI uses
     main()

@@ -256,4 +256,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    from ganforge.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the allocator setting the CLI uses
     main()

@@ -12,7 +12,7 @@ from pathlib import Path
 import ganforge
 
 LAYERS = [
-    {"errors", "registry", "fileio"},
+    {"errors", "registry", "fileio", "allocator"},
     {"config", "runs", "logsinks", "metrics", "plots"},
     {"data"},
     {"nets", "losses", "features"},

@@ -13,6 +13,7 @@ import sys
 import warnings
 from typing import Sequence
 
+from ..allocator import keep_freed_memory
 from ..errors import GanforgeError
 from . import runs, scores, pictures, weights, sweeps  # noqa: F401  (registers the subcommands, in this order)
 from .base import COMMANDS, Command, Parser, command
@@ -49,6 +50,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ganforge`` command line; 0 on success, 2 on bad input (one line on stderr), 130 on Ctrl-C."""
     warnings.showwarning = _one_line_warning  # GanforgeWarning and any other: one line, no source excerpt
+    keep_freed_memory()  # large tensors reuse freed heap instead of faulting in fresh pages (ganforge.allocator)
     try:
         args = parse_args(argv)
         args.func(args)

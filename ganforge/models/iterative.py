@@ -80,8 +80,10 @@ class IterativeFamily(Family, abc.ABC):
 
     out_range = "pm1"
     iterative = True
-    #: a chunk's activations then stay in the CPU caches: on 2 cores the 28 px flow-fashion U-Net runs ~1,400
-    #: image-evaluations/s at 64-256 images a chunk and ~800 at 500 (benchmarks/sampling_speed.py)
+    #: fast with any allocator: under glibc's default thresholds a 500-image chunk's activations (over 32 MB)
+    #: are re-mapped at every layer (flow-fashion U-Net, one thread: 445 image-evaluations/s at 128, 289 at
+    #: 500); with the CLI's setting (ganforge.allocator) 128 and 500 run alike (594 and 635;
+    #: benchmarks/sampling_speed.py, with and without --system-malloc)
     sample_chunk = 128
     unused_fields = ("discriminator", "encoder", "z_dist", "z_scale") + LOGIT_D_FIELDS + D_HEURISTIC_FIELDS
     neutral_values = MappingProxyType({"discriminator": {}})
